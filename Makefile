@@ -1,0 +1,26 @@
+# Two commands do everything on a fresh machine with Python 3.11+ and make:
+#   make run    start the service on http://127.0.0.1:8080 (embedded SQLite, auth off for local use)
+#   make test   lint, type-check and run the whole test suite
+# Both create .venv/ and install the project into it first (again whenever pyproject.toml changes).
+
+VENV  := .venv
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.deps-stamp
+PYTHON ?= python3
+
+.PHONY: run test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/uvicorn cds_service.app:app --host 127.0.0.1 --port 8080
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy cds_service
+	$(BIN)/pytest

@@ -1,0 +1,44 @@
+"""Settings, read from the environment (and an optional `.env` file) by pydantic-settings."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+HOOKS_DIR = Path(__file__).resolve().parent.parent / "hooks"
+
+
+class Settings(BaseSettings):
+    """Every setting has an environment variable: the field name in upper case, prefixed `CDS_`
+    (except `DATABASE_URL`)."""
+
+    model_config = SettingsConfigDict(env_prefix="CDS_", env_file=".env", extra="ignore")
+
+    hooks_dir: Path = HOOKS_DIR
+    database_url: str = Field(
+        default="sqlite:///var/cds-feedback.sqlite3",
+        validation_alias="DATABASE_URL",
+    )
+
+    # Site overrides of the clinical thresholds in hooks/<knowledge>/rules.yaml (unset: use the file's).
+    acute_window_hours: float | None = None
+    lookback_days: float | None = None
+    fever_celsius: float | None = None
+    observation_window_hours: float | None = None
+
+    confirm_appropriate_orders: bool = False
+    system_actions: bool = True
+    system_actions_in_extension: bool = False
+
+    fhir_timeout_s: float = 2.0
+    fhir_max_pages: int = 10
+
+    log_level: str = "INFO"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,166 @@
+"""Draft imaging orders: which draft ServiceRequests are head or spine imaging, what study each is, and
+what reason the order states (pure: no I/O)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from fhir.resources.R4B.servicerequest import ServiceRequest
+
+from cds_service.facts import Finding
+from cds_service.knowledge import Knowledge
+from cds_service.parse import read_resources
+from cds_service.terminology import codings, describe, match, words
+
+log = logging.getLogger(__name__)
+
+_MYELOGRAPHY_STUDIES = {"myelography", "ct-spine"}
+
+
+@dataclass(frozen=True)
+class ImagingOrder:
+    reference: str  # "ServiceRequest/<id>"
+    study_type: str
+    description: str
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OrderReason:
+    """The reasons an order states. `stated` is False when it states none we can read: the patient's
+    record then supplies the headache evidence (SPEC §2)."""
+
+    stated: bool
+    findings: list[Finding]
+
+    def kinds(self) -> set[str]:
+        return {f.kind for f in self.findings}
+
+
+def _any(patterns: list[re.Pattern[str]], text: str) -> bool:
+    return any(p.search(text) for p in patterns)
+
+
+def classify_study(concept: Any, k: Knowledge) -> str | None:
+    """The study type of an order's code, or None when it is not head or spine imaging."""
+    text = words(concept)
+    vocab = k.imaging_text
+    coded = next(
+        (
+            k.study_by_code[(system, code.strip())]
+            for system, code in codings(concept)
+            if (system, code.strip()) in k.study_by_code
+        ),
+        None,
+    )
+    if coded is not None:
+        if coded in _MYELOGRAPHY_STUDIES and _any(vocab["modality"]["dsm"], text):
+            return "dsm-complete-spine"
+        if coded == "myelography" and _any(vocab["modality"]["ct"], text):
+            return "ct-myelography"
+        if coded == "ct-spine" and _any(vocab["modality"]["myelography"], text):
+            return "ct-myelography"
+        return coded
+    return classify_text(text, k) if text else None
+
+
+def classify_text(text: str, k: Knowledge) -> str | None:
+    """Modality + body region + contrast read from an order's words."""
+    modality, region, contrast = (k.imaging_text[p] for p in ("modality", "region", "contrast"))
+    is_head = _any(region["head"], text)
+    spine_regions = [
+        r for r in ("spine-cervical", "spine-thoracic", "spine-lumbar") if _any(region[r], text)
+    ]
+    is_spine = (
+        bool(spine_regions) or _any(region["spine"], text) or _any(region["spine-complete"], text)
+    )
+    if _any(modality["dsm"], text):
+        return "dsm-complete-spine"
+    if _any(modality["myelography"], text):
+        return "ct-myelography" if _any(modality["ct"], text) else "myelography"
+    if not (is_head or is_spine):
+        return None
+    if _any(modality["other"], text):
+        return "other-head-spine"
+    with_contrast = next(
+        (c for c in ("without-and-with", "without", "with") if _any(contrast[c], text)), None
+    )
+    if _any(modality["mri"], text):
+        if is_head:
+            return f"mri-head-{with_contrast or 'unspecified'}"
+        if _any(region["spine-complete"], text) or len(spine_regions) > 1:
+            return "mri-spine-complete"
+        return f"mri-{spine_regions[0]}" if spine_regions else "mri-spine-unspecified"
+    if _any(modality["ct"], text):
+        if is_head:
+            # A CT head that states no contrast is the default non-contrast protocol.
+            return f"ct-head-{with_contrast or 'without'}"
+        return "ct-spine"
+    return None
+
+
+def draft_imaging_orders(
+    draft_orders: dict[str, Any], selections: list[str] | None, k: Knowledge
+) -> list[ImagingOrder]:
+    """Head/spine imaging ServiceRequests among the draft orders; only the selected ones when
+    `selections` is given. Each order appears once, whatever the bundle repeats."""
+    entries = draft_orders.get("entry") or []
+    raw = [
+        e["resource"]
+        for e in entries
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    ]
+    wanted = (
+        None if selections is None else {s.split("/")[-1] for s in selections if isinstance(s, str)}
+    )
+    orders: dict[str, ImagingOrder] = {}
+    for item in read_resources(raw, ServiceRequest):
+        order_id = item.model.id
+        if order_id is None:
+            log.warning("draft_order_without_id")
+            continue
+        if (
+            wanted is not None and order_id not in wanted
+        ) or f"ServiceRequest/{order_id}" in orders:
+            continue
+        study = classify_study(item.raw.get("code"), k)
+        if study is None:
+            continue
+        reference = f"ServiceRequest/{order_id}"
+        orders[reference] = ImagingOrder(
+            reference,
+            study,
+            describe(item.raw.get("code"), k.imaging.studies[study].name),
+            item.raw,
+        )
+    return list(orders.values())
+
+
+def order_reason(
+    order: ImagingOrder, index: dict[str, dict[str, Any]], k: Knowledge
+) -> OrderReason:
+    """Findings in the order's reasonCode and reasonReference (resolved against the patient's
+    resources or the order's contained resources, else the reference's display)."""
+    concepts: list[Any] = list(order.raw.get("reasonCode") or [])
+    contained = {
+        f"#{r.get('id')}": r for r in order.raw.get("contained") or [] if isinstance(r, dict)
+    }
+    for reference in order.raw.get("reasonReference") or []:
+        if not isinstance(reference, dict):
+            continue
+        target = reference.get("reference")
+        resource = contained.get(target) or index.get(target) if isinstance(target, str) else None
+        if resource is not None:
+            concepts.append(resource.get("code"))
+        elif isinstance(reference.get("display"), str):
+            concepts.append({"text": reference["display"]})
+    readable = [c for c in concepts if words(c) or any(True for _ in codings(c))]
+    findings = [
+        Finding(kind, describe(concept, "order reason"), None, "order reason")
+        for concept in readable
+        for kind in match(concept, k.findings)
+    ]
+    return OrderReason(stated=bool(readable), findings=findings)

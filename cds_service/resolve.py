@@ -1,0 +1,131 @@
+"""Data resolution: the prefetch the EHR sent, else the same queries against its FHIR server.
+
+CDS Hooks 2.0 rules applied: a prefetch key present with `null` means "no data"; a missing key, or one
+holding an OperationOutcome (the EHR could not run the query), is fetched from `fhirServer` with
+`fhirAuthorization.access_token` as Bearer (or without a token when none is given)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from cds_service.fhir_client import FhirFetchError, fetch_query
+from cds_service.wire import HookRequest
+
+log = logging.getLogger(__name__)
+
+_TOKEN = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
+
+
+class DataUnavailable(Exception):
+    """Data the decision needs is neither in the prefetch nor obtainable: the caller answers 412."""
+
+    def __init__(self, missing: dict[str, str]) -> None:
+        super().__init__(", ".join(f"{k} ({v})" for k, v in missing.items()))
+        self.missing = missing
+
+
+@dataclass
+class ResolvedData:
+    """Raw resource dictionaries per prefetch key, and which keys were fetched from the server."""
+
+    resources: dict[str, list[dict[str, Any]]]
+    fetched: list[str] = field(default_factory=list)
+
+
+def render_template(template: str, request: HookRequest) -> str | None:
+    """Fill `{{context.x}}` tokens; None when a token has no value in this request."""
+    context = request.context.model_dump()
+
+    def value(match: re.Match[str]) -> str:
+        path = match.group(1)
+        name = path.removeprefix("context.")
+        if name == "userPractitionerId":
+            name = "userId"
+        found = context.get(name) if path.startswith("context.") or path == name else None
+        if not isinstance(found, str) or not found:
+            raise KeyError(path)
+        return found.split("/")[-1] if path.endswith("PractitionerId") else found
+
+    try:
+        return _TOKEN.sub(value, template)
+    except KeyError:
+        return None
+
+
+def prefetch_resources(value: Any) -> list[dict[str, Any]] | None:
+    """The resources of one prefetch value, or None when the value does not satisfy the template."""
+    if value is None:
+        return []
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        return None
+    if value["resourceType"] == "OperationOutcome":
+        return None
+    if value["resourceType"] != "Bundle":
+        return [value]
+    entries = value.get("entry") or []
+    if not isinstance(entries, list):
+        return None
+    return [
+        entry["resource"]
+        for entry in entries
+        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
+    ]
+
+
+async def resolve(
+    request: HookRequest,
+    templates: dict[str, str],
+    client: httpx.AsyncClient,
+    timeout_s: float,
+    max_pages: int,
+) -> ResolvedData:
+    """Resources for every prefetch template, from the prefetch or the FHIR server, within `timeout_s`
+    in total. Raises DataUnavailable when any template cannot be satisfied."""
+    prefetch = request.prefetch or {}
+    resources: dict[str, list[dict[str, Any]]] = {}
+    to_fetch: dict[str, str] = {}
+    missing: dict[str, str] = {}
+    for key, template in templates.items():
+        found = prefetch_resources(prefetch[key]) if key in prefetch else None
+        if found is not None:
+            resources[key] = found
+            continue
+        query = render_template(template, request)
+        if query is None:
+            missing[key] = "template-token-unavailable"
+        elif request.fhirServer is None:
+            missing[key] = "no-prefetch-and-no-fhirServer"
+        else:
+            to_fetch[key] = query
+    if missing:
+        raise DataUnavailable(missing)
+    if not to_fetch:
+        return ResolvedData(resources)
+
+    assert request.fhirServer is not None
+    token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
+    keys = list(to_fetch)
+    tasks = [fetch_query(client, request.fhirServer, to_fetch[k], token, max_pages) for k in keys]
+    try:
+        results = await asyncio.wait_for(
+            asyncio.gather(*tasks, return_exceptions=True), timeout=timeout_s
+        )
+    except TimeoutError:
+        raise DataUnavailable(dict.fromkeys(keys, "timeout")) from None
+    for key, result in zip(keys, results, strict=True):
+        if isinstance(result, FhirFetchError):
+            missing[key] = result.cause
+        elif isinstance(result, BaseException):
+            log.warning("fhir_fetch_unexpected_error", extra={"error_class": type(result).__name__})
+            missing[key] = "unexpected-error"
+        else:
+            resources[key] = result
+    if missing:
+        raise DataUnavailable(missing)
+    return ResolvedData(resources, fetched=keys)

@@ -1,0 +1,58 @@
+"""Recognising concepts in raw FHIR CodeableConcepts: codes first, words when no code is known."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from cds_service.knowledge import Matcher
+
+
+def codings(concept: Any) -> Iterator[tuple[str, str]]:
+    """(system, code) of every well-formed coding of a CodeableConcept dict."""
+    if not isinstance(concept, dict):
+        return
+    for coding in concept.get("coding") or []:
+        if isinstance(coding, dict):
+            system, code = coding.get("system"), coding.get("code")
+            if isinstance(system, str) and isinstance(code, str):
+                yield system, code
+
+
+def words(concept: Any) -> str:
+    """The human text of a CodeableConcept: its text and every coding display, one per line."""
+    if not isinstance(concept, dict):
+        return ""
+    parts = [concept.get("text")]
+    parts.extend(c.get("display") for c in concept.get("coding") or [] if isinstance(c, dict))
+    return "\n".join(p for p in parts if isinstance(p, str) and p)
+
+
+def describe(concept: Any, fallback: str) -> str:
+    """A short human name for a CodeableConcept, for card details."""
+    if isinstance(concept, dict):
+        if isinstance(concept.get("text"), str) and concept["text"]:
+            return str(concept["text"])
+        for coding in concept.get("coding") or []:
+            if isinstance(coding, dict) and isinstance(coding.get("display"), str):
+                return str(coding["display"])
+        for system, code in codings(concept):
+            return f"{code} ({system.rsplit('/', 1)[-1]})"
+    return fallback
+
+
+def match(concept: Any, matchers: Mapping[str, Matcher]) -> set[str]:
+    """Keys of the matchers that recognise this concept. A coded match wins; the text is read only
+    when no coding matched any matcher, so a precise code is never overruled by loose words."""
+    found = {
+        key
+        for system, code in codings(concept)
+        for key, matcher in matchers.items()
+        if matcher.matches_code(system, code)
+    }
+    if found:
+        return found
+    text = words(concept)
+    if not text:
+        return set()
+    return {key for key, matcher in matchers.items() if matcher.matches_text(text)}
