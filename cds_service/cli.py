@@ -1,0 +1,87 @@
+"""Command line: `cds-service serve`, `cds-service evaluate REQUEST.json`, `cds-service discovery`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from cds_service.config import get_settings
+from cds_service.errors import CdsError
+from cds_service.pipeline import evaluate
+from cds_service.registry import load_services
+from cds_service.resolve import DataUnavailable
+from cds_service.wire import HookRequest
+
+cli = typer.Typer(help="PDPH imaging CDS Hooks service.", no_args_is_help=True)
+
+
+def _now(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise typer.BadParameter("--now needs a time zone offset, e.g. 2026-11-24T12:00:00Z")
+    return parsed
+
+
+@cli.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    workers: int = 1,
+) -> None:
+    """Run the service under uvicorn."""
+    import uvicorn
+
+    uvicorn.run("cds_service.app:app", host=host, port=port, workers=workers)
+
+
+@cli.command("evaluate")
+def evaluate_command(
+    request_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    service: Annotated[str | None, typer.Option(help="Service id (default: by the hook)")] = None,
+    now: Annotated[str | None, typer.Option(help="Evaluate as of this ISO instant")] = None,
+) -> None:
+    """Evaluate a CDS Hooks request file offline and print the response JSON."""
+    payload: Any = json.loads(request_file.read_text(encoding="utf-8"))
+    payload = payload.get("request", payload)  # a fixture file wraps its request
+    request = HookRequest.model_validate(payload)
+    settings = get_settings()
+    services = load_services(settings.hooks_dir)
+    chosen = (
+        services.get(service)
+        if service
+        else next((s for s in services.values() if s.declaration.hook == request.hook), None)
+    )
+    if chosen is None:
+        raise typer.BadParameter(f"no service for {service or request.hook!r}")
+
+    async def run() -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=settings.fhir_timeout_s) as client:
+            result = await evaluate(request, chosen, client, settings, _now(now))
+        return result.response.to_json_dict()
+
+    try:
+        response = asyncio.run(run())
+    except (CdsError, DataUnavailable) as exc:
+        typer.echo(json.dumps({"error": str(exc)}), err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(response, indent=2, ensure_ascii=False))
+
+
+@cli.command()
+def discovery() -> None:
+    """Print the discovery document."""
+    services = load_services(get_settings().hooks_dir)
+    entries = [s.declaration.discovery_entry() for s in services.values()]
+    typer.echo(json.dumps({"services": entries}, indent=2))
+
+
+def main() -> None:
+    cli()
