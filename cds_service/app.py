@@ -163,11 +163,17 @@ def _install_error_handlers(app: FastAPI) -> None:
             }
             for e in errors[:20]
         ]
-        malformed = any(e.get("type") == "json_invalid" for e in errors)
+        malformed = any(
+            e.get("type") == "json_invalid"
+            or (e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",))
+            for e in errors
+        )
         error = CdsError(
             400,
             "malformed-json" if malformed else "invalid-request",
-            "The request body is not valid JSON." if malformed else "The request body is invalid.",
+            "The request body is empty or not valid JSON."
+            if malformed
+            else "The request body is invalid.",
             details,
         )
         return JSONResponse(error.body(), status_code=400)
