@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from cds_service.fixture_loader import fixture_paths, load_fixture
+from cds_service.knowledge import Scenario
 from tests.conftest import NOW
 
 FIXTURES = fixture_paths()
@@ -36,14 +37,7 @@ def test_there_are_fixtures_for_every_scenario() -> None:
         for path in FIXTURES
         for card in load_fixture(path, NOW)["expected"]["cards"]
     }
-    assert scenarios == {
-        "pdph-acute",
-        "pdph-acute-red-flags",
-        "pdph-persistent",
-        "sih",
-        "post-blood-patch",
-        "altered-mental-status",
-    }
+    assert scenarios == {s.value for s in Scenario}
     assert sum(1 for p in FIXTURES if not load_fixture(p, NOW)["expected"]["cards"]) >= 5
 
 
