@@ -117,6 +117,7 @@ class FixtureResult:
     service: str
     expected: dict[str, Any]
     observed: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -140,7 +141,8 @@ async def replay_fixture(client: httpx.AsyncClient, fixture: dict[str, Any]) -> 
     if response.status_code != 200:
         result.problems.append(f"HTTP {response.status_code}: {response.text[:300]}")
         return result
-    result.observed = observed_outcome(response.json())
+    result.response = response.json()
+    result.observed = observed_outcome(result.response)
     result.problems = compare(result.expected, result.observed)
     return result
 
@@ -158,12 +160,15 @@ async def in_process_client(settings: Settings, now: datetime) -> AsyncIterator[
     from cds_service.app import create_app  # importing the app module builds the default app
 
     with tempfile.TemporaryDirectory(prefix="cds-replay-") as folder:
-        app = create_app(
-            settings.model_copy(
-                update={"database_url": f"sqlite:///{Path(folder) / 'replay.sqlite3'}"}
-            ),
-            clock=lambda: now,
-        )
+        overrides: dict[str, Any] = {
+            "database_url": f"sqlite:///{Path(folder) / 'replay.sqlite3'}",
+            "log_level": "WARNING",
+        }
+        if "auth_required" in type(settings).model_fields:
+            # This app is reachable only through the client below, never over a network: there is
+            # no EHR whose JWT to check.
+            overrides["auth_required"] = False
+        app = create_app(settings.model_copy(update=overrides), clock=lambda: now)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://replay") as client:
