@@ -202,7 +202,7 @@ def results_table(results: Sequence[FixtureResult]) -> str:
     failures = [r for r in results if not r.passed]
     for r in failures:
         lines.append("")
-        lines.append(f"FAIL {r.name} ({r.title})")
+        lines.append(f"{r.name} ({r.title}):")
         lines += [f"  - {problem}" for problem in r.problems]
     passed = len(results) - len(failures)
     lines += ["", f"{len(results)} fixtures: {passed} as expected, {len(failures)} not"]
