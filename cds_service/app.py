@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds_service import __version__
 from cds_service.config import Settings, get_settings
+from cds_service.demo import router as demo_router
 from cds_service.errors import CdsError, validation_details
 from cds_service.logs import configure_logging, hook_instance
 from cds_service.pipeline import evaluate
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
     app.state.clock = clock
     _install_error_handlers(app)
     _install_routes(app)
+    app.include_router(demo_router)
     return app
 
 

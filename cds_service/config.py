@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     system_actions: bool = True
     system_actions_in_extension: bool = False
 
+    # The /demo page (cds_service/demo.py). Unset: served only while JWT auth is off, as the page
+    # cannot sign CDS Hooks JWTs. CDS_DEMO_ENABLED=false refuses it (404) whatever the auth setting.
+    demo_enabled: bool | None = None
+
     fhir_timeout_s: float = 2.0
     fhir_max_pages: int = 10
 
