@@ -46,7 +46,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(store.create_schema)
+        if settings.migrate_on_startup:
+            await run_in_threadpool(store.migrate)
         async with httpx.AsyncClient(timeout=settings.fhir_timeout_s) as client:
             app.state.fhir_client = client
             yield
