@@ -1,4 +1,5 @@
-"""Command line: `cds-service serve`, `cds-service evaluate REQUEST.json`, `cds-service discovery`."""
+"""Command line: `cds-service serve`, `cds-service evaluate REQUEST.json`, `cds-service discovery`,
+`cds-service migrate`, `cds-service analytics`."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from cds_service.analytics import format_table, override_summary, window
 from cds_service.config import get_settings
 from cds_service.errors import CdsError
 from cds_service.pipeline import evaluate
 from cds_service.registry import load_services
 from cds_service.resolve import DataUnavailable
+from cds_service.store import FeedbackStore
 from cds_service.wire import HookRequest
 
 cli = typer.Typer(help="PDPH imaging CDS Hooks service.", no_args_is_help=True)
@@ -39,7 +42,7 @@ def serve(
     """Run the service under uvicorn."""
     import uvicorn
 
-    uvicorn.run("cds_service.app:app", host=host, port=port, workers=workers)
+    uvicorn.run("cds_service.app:app", host=host, port=port, workers=workers, access_log=False)
 
 
 @cli.command("evaluate")
@@ -73,6 +76,34 @@ def evaluate_command(
         typer.echo(json.dumps({"error": str(exc)}), err=True)
         raise typer.Exit(2) from exc
     typer.echo(json.dumps(response, indent=2, ensure_ascii=False))
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the store's schema (DATABASE_URL) to the latest Alembic revision."""
+    FeedbackStore(get_settings().database_url).migrate()
+    typer.echo("store schema is current")
+
+
+@cli.command()
+def analytics(
+    since: Annotated[
+        str | None, typer.Option(help="Start, ISO instant (default: until - 30 days)")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="End, ISO instant (default: now)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+) -> None:
+    """Print cards shown, accepted and overridden per scenario and override reason."""
+    try:
+        start, end = window(_instant(since), _instant(until), datetime.now(UTC))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    summary = override_summary(FeedbackStore(get_settings().database_url).engine, start, end)
+    typer.echo(summary.model_dump_json(indent=2) if as_json else format_table(summary))
+
+
+def _instant(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
 
 
 @cli.command()
