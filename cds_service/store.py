@@ -202,9 +202,10 @@ class FeedbackStore:
             )
             statement = insert.on_conflict_do_nothing(
                 index_elements=["card_uuid", "outcome", "outcome_timestamp"]
-            )
-            result = connection.execute(statement, rows)
-        return max(result.rowcount, 0) if result.rowcount is not None else len(rows)
+            ).returning(feedback.c.id)
+            # RETURNING names only the rows inserted; rowcount of a multi-row insert is unreliable
+            # across drivers (psycopg reports 0 for executemany).
+            return len(connection.execute(statement, rows).all())
 
     def save_audit(self, records: list[AuditRecord]) -> None:
         """Store the audit rows of one hook call, and fill in the hookInstance of any feedback that
