@@ -204,6 +204,34 @@ async def call_hook(client: httpx.AsyncClient, request: dict[str, Any]) -> list[
     return cards
 
 
+async def ward_day(client: httpx.AsyncClient) -> None:
+    """Six hook calls (three acute, one with fever, two persistent) and the clinicians' answers."""
+    acute = [(await call_hook(client, hook_request(f"acute-{i}")))[0]["uuid"] for i in range(3)]
+    fever = (await call_hook(client, hook_request("fever", temperature_c=38.6)))[0]["uuid"]
+    late = [
+        (
+            await call_hook(
+                client, hook_request(f"late-{i}", hours_since_puncture=96, study=MRI_BRAIN)
+            )
+        )[0]["uuid"]
+        for i in range(2)
+    ]
+    severe = {"reason": "severe-refractory", "display": "Severe or refractory headache"}
+    answers = [
+        feedback_item(acute[0], **severe),
+        feedback_item(acute[1], **severe),
+        feedback_item(acute[1], **severe),  # the EHR retried
+        feedback_item(acute[2], "accepted", accepted=["s-1"]),
+        feedback_item(acute[2], at=NOW - timedelta(days=40), reason="local-protocol"),  # too old
+        feedback_item(fever, "accepted", accepted=["s-2"]),
+        feedback_item(late[0], reason="dsm-unavailable", display="DSM not available here"),
+        feedback_item(late[1]),  # overridden without a reason
+        feedback_item("card-from-elsewhere", reason="local-protocol", display="Local protocol"),
+    ]
+    response = await client.post(f"/cds-services/{SELECT}/feedback", json={"feedback": answers})
+    assert response.status_code == 200 and response.json()["stored"] == 8
+
+
 def scenario_of(card: dict[str, Any]) -> str:
     return str(card["source"]["topic"]["code"])
 

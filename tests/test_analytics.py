@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -14,15 +13,11 @@ from cds_service.analytics import window
 from cds_service.cli import cli
 from cds_service.config import get_settings
 from tests.ops_helpers import (
-    MRI_BRAIN,
     NOW,
-    SELECT,
     _iso,
     app_client,
-    call_hook,
-    feedback_item,
-    hook_request,
     settings_for,
+    ward_day,
 )
 
 SINCE = NOW - timedelta(days=1)
@@ -34,34 +29,6 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-async def _ward_day(client: httpx.AsyncClient) -> None:
-    """Six hook calls (three acute, one with fever, two persistent) and the clinicians' answers."""
-    acute = [(await call_hook(client, hook_request(f"acute-{i}")))[0]["uuid"] for i in range(3)]
-    fever = (await call_hook(client, hook_request("fever", temperature_c=38.6)))[0]["uuid"]
-    late = [
-        (
-            await call_hook(
-                client, hook_request(f"late-{i}", hours_since_puncture=96, study=MRI_BRAIN)
-            )
-        )[0]["uuid"]
-        for i in range(2)
-    ]
-    severe = {"reason": "severe-refractory", "display": "Severe or refractory headache"}
-    answers = [
-        feedback_item(acute[0], **severe),
-        feedback_item(acute[1], **severe),
-        feedback_item(acute[1], **severe),  # the EHR retried
-        feedback_item(acute[2], "accepted", accepted=["s-1"]),
-        feedback_item(acute[2], at=NOW - timedelta(days=40), reason="local-protocol"),  # too old
-        feedback_item(fever, "accepted", accepted=["s-2"]),
-        feedback_item(late[0], reason="dsm-unavailable", display="DSM not available here"),
-        feedback_item(late[1]),  # overridden without a reason
-        feedback_item("card-from-elsewhere", reason="local-protocol", display="Local protocol"),
-    ]
-    response = await client.post(f"/cds-services/{SELECT}/feedback", json={"feedback": answers})
-    assert response.status_code == 200 and response.json()["stored"] == 8
-
-
 def _by_scenario(summary: dict[str, Any]) -> dict[str, tuple[int, int, int]]:
     return {
         s["scenario"]: (s["shown"], s["accepted"], s["overridden"]) for s in summary["scenarios"]
@@ -71,7 +38,7 @@ def _by_scenario(summary: dict[str, Any]) -> dict[str, tuple[int, int, int]]:
 @pytest.mark.anyio
 async def test_overrides_per_scenario_and_reason(tmp_path: Path) -> None:
     async with app_client(settings_for(f"sqlite:///{tmp_path}/store.sqlite3")) as client:
-        await _ward_day(client)
+        await ward_day(client)
         response = await client.get(
             "/analytics/overrides", params={"since": _iso(SINCE), "until": _iso(UNTIL)}
         )
@@ -104,7 +71,7 @@ async def test_overrides_per_scenario_and_reason(tmp_path: Path) -> None:
 @pytest.mark.anyio
 async def test_the_window_excludes_other_days_and_rejects_bad_instants(tmp_path: Path) -> None:
     async with app_client(settings_for(f"sqlite:///{tmp_path}/store.sqlite3")) as client:
-        await _ward_day(client)
+        await ward_day(client)
         earlier = await client.get(
             "/analytics/overrides",
             params={"since": "2026-10-01T00:00:00Z", "until": "2026-11-20T00:00:00+01:00"},
@@ -131,7 +98,7 @@ def test_default_window_is_the_last_30_days() -> None:
 async def test_cli_prints_the_same_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{tmp_path}/store.sqlite3"
     async with app_client(settings_for(url)) as client:
-        await _ward_day(client)
+        await ward_day(client)
     monkeypatch.setenv("DATABASE_URL", url)
     get_settings.cache_clear()
     try:
