@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.analytics import format_table, override_summary, window
 from cds_service.config import get_settings
@@ -98,7 +99,11 @@ def analytics(
         start, end = window(_instant(since), _instant(until), datetime.now(UTC))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    summary = override_summary(FeedbackStore(get_settings().database_url).engine, start, end)
+    try:
+        summary = override_summary(FeedbackStore(get_settings().database_url).engine, start, end)
+    except SQLAlchemyError as exc:
+        typer.echo(f"cannot read the store ({type(exc).__name__}); is it migrated?", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(summary.model_dump_json(indent=2) if as_json else format_table(summary))
 
 

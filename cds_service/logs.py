@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 
 hook_instance: ContextVar[str | None] = ContextVar("hook_instance", default=None)
 
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# color_message: the ANSI-coloured copy of the message that uvicorn attaches to its records.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

@@ -7,10 +7,14 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, select
+from typer.testing import CliRunner
 
+from cds_service.cli import cli
+from cds_service.config import get_settings
 from cds_service.store import AuditRecord, FeedbackStore, audit, audit_card, feedback, metadata
 from cds_service.wire import FeedbackItem
 from tests.ops_helpers import NOW, SELECT, feedback_item
@@ -111,3 +115,22 @@ def test_feedback_gets_the_hook_instance_of_its_card_whichever_comes_first(
     assert rows == {"card-a1": "hook-a", "card-b1": "hook-b", "card-unknown": None}
     assert sorted(audits) == [("hook-a", "pdph-acute"), ("hook-a", "sih"), ("hook-b", "pdph-acute")]
     assert sorted(cards) == ["card-a1", "card-b1"]
+
+
+def test_migrate_command_then_analytics_reads_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/cli.sqlite3")
+    get_settings.cache_clear()
+    try:
+        before = CliRunner().invoke(cli, ["analytics"])
+        migrated = CliRunner().invoke(cli, ["migrate"])
+        after = CliRunner().invoke(cli, ["analytics", "--json"])
+    finally:
+        get_settings.cache_clear()
+    assert before.exit_code == 2 and "migrated" in before.output
+    assert (
+        migrated.exit_code == 0
+        and FeedbackStore(f"sqlite:///{tmp_path}/cli.sqlite3").schema_is_current()
+    )
+    assert after.exit_code == 0 and '"total"' in after.output
