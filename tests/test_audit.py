@@ -121,3 +121,20 @@ async def test_feedback_while_the_store_is_down_is_a_503_the_ehr_can_retry(
     assert response.headers["retry-after"]
     assert _store_errors("request") == before + 1
     assert hook.status_code == 200 and hook.json()["cards"]
+
+
+@pytest.mark.anyio
+async def test_a_decision_without_a_card_is_audited_too(tmp_path: Path) -> None:
+    """DSM drafted in the persistent scenario: appropriate, no card by default, still audited."""
+    dsm = ("72270", "Digital subtraction myelography, complete spine")
+    settings = settings_for(f"sqlite:///{tmp_path}/store.sqlite3")
+    async with app_client(settings) as client:
+        cards = await call_hook(
+            client, hook_request("hook-dsm", hours_since_puncture=96, study=dsm)
+        )
+        store: FeedbackStore = client.app.state.store  # type: ignore[attr-defined]
+    with store.engine.connect() as connection:
+        rows = connection.execute(select(audit.c.scenario, audit.c.rating)).all()
+        shown = connection.execute(select(audit_card)).all()
+    assert cards == [] and shown == []
+    assert [tuple(r) for r in rows] == [("pdph-persistent", "usually-appropriate")]
