@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -19,10 +19,12 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds_service import __version__
+from cds_service.audit import record_feedback_call, record_hook_call
 from cds_service.config import Settings, get_settings
 from cds_service.demo import router as demo_router
 from cds_service.errors import CdsError, validation_details
 from cds_service.logs import configure_logging, hook_instance
+from cds_service.ops_routes import install_operations
 from cds_service.pipeline import evaluate
 from cds_service.registry import HookService, load_services
 from cds_service.resolve import DataUnavailable
@@ -47,7 +49,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(store.create_schema)
+        if settings.migrate_on_startup:
+            await run_in_threadpool(store.migrate)
         async with httpx.AsyncClient(timeout=settings.fhir_timeout_s) as client:
             app.state.fhir_client = client
             yield
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
     _install_error_handlers(app)
     _install_routes(app)
     app.include_router(demo_router)
+    install_operations(app)
     return app
 
 
@@ -93,7 +97,9 @@ def _install_routes(app: FastAPI) -> None:
             412: {"description": "Prefetch missing and the FHIR server could not supply it"},
         },
     )
-    async def call_service(service_id: str, body: HookRequest) -> CdsResponse:
+    async def call_service(
+        service_id: str, body: HookRequest, background: BackgroundTasks
+    ) -> CdsResponse:
         service = _service(app, service_id)
         hook_instance.set(body.hookInstance)
         if body.hook != service.declaration.hook:
@@ -104,17 +110,10 @@ def _install_routes(app: FastAPI) -> None:
                 f"not {body.hook!r}",
             )
         started = time.perf_counter()
-        result = await evaluate(
-            body, service, app.state.fhir_client, app.state.settings, app.state.clock()
-        )
-        log.info(
-            "hook_evaluated",
-            extra={
-                "service": service_id,
-                "scenarios": sorted({d.scenario.value for d in result.decisions}),
-                "cards": len(result.response.cards),
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            },
+        now = app.state.clock()
+        result = await evaluate(body, service, app.state.fhir_client, app.state.settings, now)
+        record_hook_call(
+            background, app.state.store, service_id, body.hookInstance, result, started, now
         )
         return result.response
 
@@ -130,7 +129,7 @@ def _install_routes(app: FastAPI) -> None:
         _service(app, service_id)
         store: FeedbackStore = app.state.store
         stored = await run_in_threadpool(store.save, service_id, body.feedback)
-        log.info("feedback_stored", extra={"service": service_id, "items": len(body.feedback)})
+        record_feedback_call(service_id, body.feedback, stored)
         return {"received": len(body.feedback), "stored": stored}
 
     @app.get("/healthz", summary="Liveness")

@@ -1,5 +1,5 @@
 """Command line: `cds-service serve`, `evaluate REQUEST.json`, `replay fixtures/ --expect`,
-`fixtures-table`, `discovery`."""
+`fixtures-table`, `discovery`, `migrate`, `analytics`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
+from cds_service.analytics import format_table, override_summary, window
 from cds_service.config import get_settings
 from cds_service.errors import CdsError
 from cds_service.fixture_loader import fixture_paths, render
@@ -26,6 +28,7 @@ from cds_service.replay import (
     service_base_url,
 )
 from cds_service.resolve import DataUnavailable
+from cds_service.store import FeedbackStore
 from cds_service.wire import HookRequest
 
 cli = typer.Typer(help="PDPH imaging CDS Hooks service.", no_args_is_help=True)
@@ -49,7 +52,7 @@ def serve(
     """Run the service under uvicorn."""
     import uvicorn
 
-    uvicorn.run("cds_service.app:app", host=host, port=port, workers=workers)
+    uvicorn.run("cds_service.app:app", host=host, port=port, workers=workers, access_log=False)
 
 
 @cli.command("evaluate")
@@ -163,6 +166,38 @@ def fixtures_table_command(
         typer.echo(f"wrote {readme}")
     else:
         typer.echo(text, nl=False)
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the store's schema (DATABASE_URL) to the latest Alembic revision."""
+    FeedbackStore(get_settings().database_url).migrate()
+    typer.echo("store schema is current")
+
+
+@cli.command()
+def analytics(
+    since: Annotated[
+        str | None, typer.Option(help="Start, ISO instant (default: until - 30 days)")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="End, ISO instant (default: now)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+) -> None:
+    """Print cards shown, accepted and overridden per scenario and override reason."""
+    try:
+        start, end = window(_instant(since), _instant(until), datetime.now(UTC))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    try:
+        summary = override_summary(FeedbackStore(get_settings().database_url).engine, start, end)
+    except SQLAlchemyError as exc:
+        typer.echo(f"cannot read the store ({type(exc).__name__}); is it migrated?", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(summary.model_dump_json(indent=2) if as_json else format_table(summary))
+
+
+def _instant(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
 
 
 @cli.command()

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
         default="sqlite:///var/cds-feedback.sqlite3",
         validation_alias="DATABASE_URL",
     )
+    # Run `alembic upgrade head` when the app starts (off: run `cds-service migrate` before).
+    migrate_on_startup: bool = True
 
     # Site overrides of the clinical thresholds in hooks/<knowledge>/rules.yaml (unset: use the file's).
     acute_window_hours: float | None = None

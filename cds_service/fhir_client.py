@@ -8,6 +8,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from cds_service.metrics import observe_fhir_fetch
+
 FHIR_JSON = "application/fhir+json, application/json;q=0.9"
 
 
@@ -24,6 +26,7 @@ def _same_origin(a: str, b: str) -> bool:
     return (sa.scheme, sa.netloc) == (sb.scheme, sb.netloc)
 
 
+@observe_fhir_fetch
 async def fetch_query(
     client: httpx.AsyncClient,
     base_url: str,
