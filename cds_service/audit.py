@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 # cards.py names the decision's draft order here, which is how a card is mapped back to its decision.
 DRAFT_ORDER_EXTENSION = "pdph-imaging.draft-order"
+SILENT = "none"
 
 
 def audit_records(
@@ -29,26 +30,31 @@ def audit_records(
     latency_ms: float,
     evaluated_at: datetime,
 ) -> list[AuditRecord]:
-    """One record per decision, with the uuids and indicators of the cards shown for its order."""
+    """One record per evaluated draft order, with the uuids and indicators of the cards shown for it.
+    Orders the service stayed silent on are recorded too, with scenario and rating `none`."""
     cards: dict[str, list[tuple[str, str]]] = {}
     for card in evaluation.response.cards:
         order = (card.extension or {}).get(DRAFT_ORDER_EXTENSION)
         if isinstance(order, str):
             cards.setdefault(order, []).append((card.uuid, card.indicator))
-    return [
-        AuditRecord(
-            hook_instance=hook_instance,
-            service_id=service_id,
-            scenario=decision.scenario.value,
-            rating=decision.rating.value.value,
-            study_type=decision.order.study_type,
-            hours_since_puncture=decision.hours_since_puncture,
-            latency_ms=latency_ms,
-            evaluated_at=evaluated_at,
-            cards=tuple(cards.get(decision.order.reference, ())),
+    decided = {d.order.reference: d for d in evaluation.decisions}
+    records = []
+    for order in evaluation.orders:
+        decision = decided.get(order.reference)
+        records.append(
+            AuditRecord(
+                hook_instance=hook_instance,
+                service_id=service_id,
+                scenario=decision.scenario.value if decision else SILENT,
+                rating=decision.rating.value.value if decision else SILENT,
+                study_type=order.study_type,
+                hours_since_puncture=decision.hours_since_puncture if decision else None,
+                latency_ms=latency_ms,
+                evaluated_at=evaluated_at,
+                cards=tuple(cards.get(order.reference, ())),
+            )
         )
-        for decision in evaluation.decisions
-    ]
+    return records
 
 
 def write_audit(store: FeedbackStore, records: list[AuditRecord]) -> None:
@@ -83,7 +89,7 @@ def record_hook_call(
     record_cards(service_id, evaluation.response.cards, scenario_of)
     facts = request_facts()
     facts.hook_instance = hook_instance
-    facts.scenarios = sorted({r.scenario for r in records})
+    facts.scenarios = sorted({r.scenario for r in records if r.scenario != SILENT})
     facts.cards = len(evaluation.response.cards)
     if records:
         background.add_task(write_audit, store, records)

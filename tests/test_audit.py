@@ -138,3 +138,21 @@ async def test_a_decision_without_a_card_is_audited_too(tmp_path: Path) -> None:
         shown = connection.execute(select(audit_card)).all()
     assert cards == [] and shown == []
     assert [tuple(r) for r in rows] == [("pdph-persistent", "usually-appropriate")]
+
+
+@pytest.mark.anyio
+async def test_a_silent_imaging_order_is_audited_as_none(tmp_path: Path) -> None:
+    """An MRI for an MS work-up gets no card and no rating, but the evaluation is still on record."""
+    from tests.conftest import fixture
+
+    fx = fixture("ms-workup-mri-without-headache-is-silent")
+    settings = settings_for(f"sqlite:///{tmp_path}/store.sqlite3")
+    async with app_client(settings) as client:
+        response = await client.post(f"/cds-services/{fx['service']}", json=fx["request"])
+        store: FeedbackStore = client.app.state.store  # type: ignore[attr-defined]
+    assert response.json() == {"cards": []}
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            select(audit.c.scenario, audit.c.rating, audit.c.study_type)
+        ).all()
+    assert [tuple(r) for r in rows] == [("none", "none", "mri-head-without-and-with")]
