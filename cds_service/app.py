@@ -25,6 +25,7 @@ from cds_service.logs import configure_logging, hook_instance
 from cds_service.pipeline import evaluate
 from cds_service.registry import HookService, load_services
 from cds_service.resolve import DataUnavailable
+from cds_service.security import install_security, security_lifespan
 from cds_service.store import FeedbackStore
 from cds_service.wire import CdsResponse, FeedbackRequest, HookRequest
 
@@ -47,7 +48,10 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(store.create_schema)
-        async with httpx.AsyncClient(timeout=settings.fhir_timeout_s) as client:
+        async with (
+            httpx.AsyncClient(timeout=settings.fhir_timeout_s) as client,
+            security_lifespan(app),
+        ):
             app.state.fhir_client = client
             yield
 
@@ -64,6 +68,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
     app.state.clock = clock
     _install_error_handlers(app)
     _install_routes(app)
+    install_security(app, settings, store.engine)
     return app
 
 

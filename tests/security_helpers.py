@@ -1,0 +1,239 @@
+"""Helpers shared by the security, fuzz, FHIR-fault and privacy tests: signing keys and tokens, an app
+client that runs the lifespan, and a realistic hook request that produces a card."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from fastapi import FastAPI
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from cds_service.app import create_app
+from cds_service.config import Settings
+
+NOW = datetime(2026, 11, 24, 15, 30, tzinfo=UTC)
+BASE_URL = "http://testserver"
+ISSUER = "https://ehr.example.org"
+JWKS_URL = "https://ehr.example.org/.well-known/jwks.json"
+FHIR_BASE = "https://fhir.example.org/r4"
+SELECT = "/cds-services/pdph-imaging-order-select"
+SIGN = "/cds-services/pdph-imaging-order-sign"
+
+PATIENT_ID = "pat-ZQ7781"
+PATIENT_FAMILY = "Quixotewright"
+PATIENT_GIVEN = "Zebulonia"
+
+
+class SigningKey:
+    """An EHR's key pair: `jwk` is the public half as published in its JWKS."""
+
+    def __init__(self, alg: str, kid: str | None = None) -> None:
+        self.alg = alg
+        self.kid = kid or f"{alg.lower()}-{uuid.uuid4().hex[:8]}"
+        if alg.startswith("ES"):
+            curve = ec.SECP384R1() if alg == "ES384" else ec.SECP256R1()
+            self.private: Any = ec.generate_private_key(curve)
+            public = ECAlgorithm.to_jwk(self.private.public_key(), as_dict=True)
+        else:
+            self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            public = RSAAlgorithm.to_jwk(self.private.public_key(), as_dict=True)
+        self.jwk: dict[str, Any] = {**public, "kid": self.kid, "use": "sig", "alg": alg}
+
+    def sign(self, claims: dict[str, Any], **header: Any) -> str:
+        headers = {"kid": self.kid, "typ": "JWT", **header}
+        return jwt.encode(claims, self.private, algorithm=self.alg, headers=headers)
+
+
+_KEYS: dict[str, SigningKey] = {}
+
+
+def key(alg: str) -> SigningKey:
+    """One key per algorithm for the whole run (RSA generation is slow)."""
+    if alg not in _KEYS:
+        _KEYS[alg] = SigningKey(alg)
+    return _KEYS[alg]
+
+
+def jwks(*keys: SigningKey) -> dict[str, Any]:
+    return {"keys": [k.jwk for k in keys]}
+
+
+def claims(path: str, **overrides: Any) -> dict[str, Any]:
+    """Claims an EHR sends when calling `path` (CDS Hooks 2.0.1): no `sub`."""
+    now = int(time.time())
+    base: dict[str, Any] = {
+        "iss": ISSUER,
+        "aud": BASE_URL + path,
+        "exp": now + 300,
+        "iat": now,
+        "jti": str(uuid.uuid4()),
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def token(path: str, alg: str = "ES384", **overrides: Any) -> str:
+    return key(alg).sign(claims(path, **overrides))
+
+
+def bearer(path: str, alg: str = "ES384", **overrides: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(path, alg, **overrides)}"}
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unsigned_token(path: str, **header: Any) -> str:
+    """An `alg: none` token (the classic downgrade attack)."""
+    head = {"alg": "none", "typ": "JWT", "kid": key("ES384").kid, **header}
+    return f"{b64url(json.dumps(head).encode())}.{b64url(json.dumps(claims(path)).encode())}."
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{tmp_path / 'cds.sqlite3'}",
+        "auth_required": True,
+        "trusted_issuers": {ISSUER: JWKS_URL},
+        "public_base_url": BASE_URL,
+        "fhir_timeout_s": 1.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def open_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Auth off: for tests of the hook path itself."""
+    return make_settings(tmp_path, auth_required=False, **overrides)
+
+
+@asynccontextmanager
+async def app_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client bound to the app, with the app's lifespan running."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+            yield client
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(create_app(settings, clock=lambda: NOW)) as client:
+        yield client
+
+
+def iso(hours_ago: float) -> str:
+    return (NOW - timedelta(hours=hours_ago)).isoformat().replace("+00:00", "Z")
+
+
+def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r} for r in resources],
+    }
+
+
+def patient() -> dict[str, Any]:
+    return {
+        "resourceType": "Patient",
+        "id": PATIENT_ID,
+        "name": [{"family": PATIENT_FAMILY, "given": [PATIENT_GIVEN]}],
+        "gender": "female",
+        "birthDate": "1990-03-04",
+        "identifier": [{"system": "urn:mrn", "value": "MRN-55501234"}],
+    }
+
+
+def mri_brain_order(order_id: str = "sr-1") -> dict[str, Any]:
+    return {
+        "resourceType": "ServiceRequest",
+        "id": order_id,
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "code": {
+            "coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "70553"}],
+            "text": "MRI brain without and with contrast",
+        },
+    }
+
+
+def lumbar_puncture(hours_ago: float = 30) -> dict[str, Any]:
+    return {
+        "resourceType": "Procedure",
+        "id": "lp-1",
+        "status": "completed",
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "code": {
+            "coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "62270"}],
+            "text": "Lumbar puncture",
+        },
+        "performedDateTime": iso(hours_ago),
+    }
+
+
+def pdph_condition() -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "id": "cond-1",
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": "active",
+                }
+            ]
+        },
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "code": {
+            "coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "G97.1"}],
+            "text": "Post-dural puncture headache",
+        },
+        "onsetDateTime": iso(20),
+    }
+
+
+def hook_request(
+    hook: str = "order-select",
+    prefetch: dict[str, Any] | None = None,
+    orders: list[dict[str, Any]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """An order-select (or order-sign) request for an MRI brain 30 h after a lumbar puncture with a
+    post-dural-puncture headache: the `pdph-acute` scenario, which answers one warning card."""
+    orders = orders if orders is not None else [mri_brain_order()]
+    context: dict[str, Any] = {
+        "userId": "Practitioner/example",
+        "patientId": PATIENT_ID,
+        "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": o} for o in orders]},
+    }
+    if hook == "order-select":
+        context["selections"] = [f"ServiceRequest/{o.get('id')}" for o in orders]
+    request: dict[str, Any] = {
+        "hook": hook,
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": FHIR_BASE,
+        "context": context,
+        "prefetch": prefetch
+        if prefetch is not None
+        else {
+            "patient": patient(),
+            "procedures": bundle(lumbar_puncture()),
+            "conditions": bundle(pdph_condition()),
+            "observations": bundle(),
+        },
+    }
+    request.update(extra)
+    return request
