@@ -26,7 +26,8 @@ NOW = datetime(2026, 11, 24, 15, 30, tzinfo=UTC)
 BASE_URL = "http://testserver"
 ISSUER = "https://ehr.example.org"
 JWKS_URL = "https://ehr.example.org/.well-known/jwks.json"
-FHIR_BASE = "https://fhir.example.org/r4"
+# Loopback port 9 (discard) refuses connections: a fetch no test mocks fails at once, locally.
+FHIR_BASE = "http://127.0.0.1:9/fhir"
 SELECT = "/cds-services/pdph-imaging-order-select"
 SIGN = "/cds-services/pdph-imaging-order-sign"
 
