@@ -106,7 +106,7 @@ def hostile_bodies() -> list[tuple[str, bytes]]:
         ).encode(),
         "huge string": json.dumps({**request, "hookInstance": "x" * 1_000_000}).encode(),
         "many orders": json.dumps(
-            hook_request(orders=[mri_brain_order(f"sr-{n}") for n in range(2000)])
+            hook_request(orders=[mri_brain_order(f"sr-{n}") for n in range(300)])
         ).encode(),
         "lone surrogate": json.dumps({**request, "hookInstance": "\ud800"}).encode(),
         "invalid utf-8": json.dumps(request).encode().replace(b"order-select", b"order-\xff\xfe"),
@@ -139,18 +139,18 @@ def hostile_bodies() -> list[tuple[str, bytes]]:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("name", "body"), hostile_bodies(), ids=[n for n, _ in hostile_bodies()])
-async def test_hostile_body_is_never_a_500(tmp_path: Path, name: str, body: bytes) -> None:
+async def test_hostile_bodies_are_never_a_500(tmp_path: Path) -> None:
     async with running(open_settings(tmp_path)) as client:
-        for path in (SELECT, SIGN, f"{SELECT}/feedback"):
-            response = await client.post(
-                path, content=body, headers={"Content-Type": "application/json"}
-            )
-            assert response.status_code < 500, (name, path, response.text[:300])
-            if response.status_code == 200 and not path.endswith("feedback"):
-                CdsResponse.model_validate(response.json())
-            else:
-                assert {"error", "message"} <= set(response.json())
+        for name, body in hostile_bodies():
+            for path in (SELECT, SIGN, f"{SELECT}/feedback"):
+                response = await client.post(
+                    path, content=body, headers={"Content-Type": "application/json"}
+                )
+                assert response.status_code < 500, (name, path, response.text[:300])
+                if response.status_code == 200 and not path.endswith("feedback"):
+                    CdsResponse.model_validate(response.json())
+                else:
+                    assert {"error", "message"} <= set(response.json()), (name, path)
 
 
 @pytest.mark.anyio
