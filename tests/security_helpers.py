@@ -5,22 +5,28 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
+import respx
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import FastAPI
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from cds_service.app import create_app
 from cds_service.config import Settings
+from cds_service.wire import CdsResponse
 
 NOW = datetime(2026, 11, 24, 15, 30, tzinfo=UTC)
 BASE_URL = "http://testserver"
@@ -238,3 +244,111 @@ def hook_request(
     }
     request.update(extra)
     return request
+
+
+# --- fuzzing ------------------------------------------------------------------------------------
+
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "0"))  # 0: each test's in-suite default
+FUZZ_REPORT = os.environ.get("FUZZ_REPORT")  # a JSON-lines file the long fuzz run adds counts to
+
+
+def fuzz_examples(in_suite: int) -> int:
+    return FUZZ_EXAMPLES or in_suite
+
+
+def healthy_fhir_answer(request: httpx.Request) -> httpx.Response:
+    """A stand-in FHIR server for fuzzing (respx): reads answer a Patient, searches an empty Bundle.
+    Whatever URL a fuzzed request names, nothing leaves the process."""
+    if "/Patient/" in request.url.path:
+        return httpx.Response(200, json=patient())
+    return httpx.Response(200, json=bundle())
+
+
+def assert_cds_hooks_json(value: Any, where: str = "response") -> None:
+    """CDS Hooks 2.0 JSON rules: no null and no empty strings, lists or objects (except the required
+    top-level `cards`, empty when there is nothing to say)."""
+    assert value is not None, f"null at {where}"
+    if isinstance(value, str | list | dict) and where != "response.cards":
+        assert len(value) > 0, f"empty value at {where}"
+    if isinstance(value, list):
+        for n, item in enumerate(value):
+            assert_cds_hooks_json(item, f"{where}[{n}]")
+    elif isinstance(value, dict):
+        for k, item in value.items():
+            assert_cds_hooks_json(item, f"{where}.{k}")
+
+
+class FuzzClient:
+    """Drives the ASGI app from synchronous Hypothesis tests through an anyio portal (one event loop
+    in a thread, the app's lifespan entered once), and checks every answer: never a 5xx, and a 200
+    from a hook endpoint is a valid CDS Hooks response."""
+
+    def __init__(self, portal: BlockingPortal, client: httpx.AsyncClient, name: str) -> None:
+        self.portal = portal
+        self.client = client
+        self.name = name
+        self.statuses: Counter[int] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.answers_with_cards = 0
+
+    @classmethod
+    @contextmanager
+    def running(cls, settings: Settings, name: str) -> Iterator[FuzzClient]:
+        app = create_app(settings, clock=lambda: NOW)
+        with (
+            respx.mock(assert_all_called=False) as router,
+            start_blocking_portal() as portal,
+            portal.wrap_async_context_manager(app_client(app)) as client,
+        ):
+            router.get(JWKS_URL).mock(
+                return_value=httpx.Response(200, json=jwks(key("ES384"), key("RS384")))
+            )
+            router.route().mock(side_effect=healthy_fhir_answer)
+            fuzz = cls(portal, client, name)
+            yield fuzz
+            fuzz.report()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if (
+            "json" in kwargs
+        ):  # NaN and Infinity too, as Python's json module (and FastAPI) read them
+            kwargs["content"] = json.dumps(kwargs.pop("json"), allow_nan=True).encode()
+            kwargs["headers"] = {"Content-Type": "application/json", **kwargs.get("headers", {})}
+        response = self.portal.call(partial(self.client.request, method, path, **kwargs))
+        self.statuses[response.status_code] += 1
+        self.check(path, response)
+        if response.status_code >= 400:
+            self.errors[response.json()["error"]] += 1
+        elif response.json().get("cards"):
+            self.answers_with_cards += 1
+        return response
+
+    @staticmethod
+    def check(path: str, response: httpx.Response) -> None:
+        assert response.status_code < 500, response.text[:500]
+        body = response.json()
+        if response.status_code == 200 and path.startswith("/cds-services/"):
+            if path.endswith("/feedback"):
+                assert set(body) == {"received", "stored"}
+            else:
+                parsed = CdsResponse.model_validate(body)
+                assert_cds_hooks_json(body)
+                for card in parsed.cards:
+                    assert len(card.summary) < 140
+                    assert card.selectionBehavior or not card.suggestions
+        elif response.status_code >= 400:
+            assert {"error", "message"} <= set(body), body
+
+    def report(self) -> None:
+        total = sum(self.statuses.values())
+        summary = {
+            "fuzz": self.name,
+            "requests": total,
+            "statuses": dict(sorted(self.statuses.items())),
+            "answers_with_cards": self.answers_with_cards,
+            "errors": dict(self.errors.most_common()),
+        }
+        print(f"\n[fuzz] {json.dumps(summary)}")
+        if FUZZ_REPORT:
+            with open(FUZZ_REPORT, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(summary) + "\n")

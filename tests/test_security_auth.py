@@ -256,6 +256,16 @@ async def test_missing_claim(tmp_path: Path, issuer_jwks: respx.MockRouter, clai
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("claim", ["exp", "iat"])
+async def test_numeric_string_times_are_refused(
+    tmp_path: Path, issuer_jwks: respx.MockRouter, claim: str
+) -> None:
+    now = int(time.time())
+    value = str(now + 300 if claim == "exp" else now)
+    assert_refused(await call(tmp_path, bearer(DISCOVERY, **{claim: value})), f"invalid-{claim}")
+
+
+@pytest.mark.anyio
 async def test_no_sub_claim_is_needed(tmp_path: Path, issuer_jwks: respx.MockRouter) -> None:
     assert "sub" not in claims(DISCOVERY)
     assert (await call(tmp_path, bearer(DISCOVERY))).status_code == 200

@@ -87,7 +87,7 @@ class Authenticator:
         self, header: dict[str, Any], issuer: str, kid: str, alg: str
     ) -> jwt.PyJWK:
         jku = header.get("jku")
-        if jku is None:
+        if "jku" not in header:
             jwks_url = self.settings.trusted_issuers[issuer]
         elif isinstance(jku, str) and jku in self.settings.allowed_jku.get(issuer, []):
             jwks_url = jku
@@ -150,6 +150,10 @@ class Authenticator:
             raise AuthFailure(
                 "invalid-token", f"The token is invalid ({type(exc).__name__})."
             ) from None
+        for claim in ("exp", "iat", "nbf"):  # PyJWT also takes strings and booleans: RFC 7519 not
+            value = claims.get(claim, 0)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise AuthFailure(f"invalid-{claim}", f"The {claim} claim must be a number.")
         if claims["exp"] - claims["iat"] > self.settings.auth_max_token_lifetime_s:
             raise AuthFailure(
                 "token-lifetime-too-long",
