@@ -4,7 +4,7 @@ builders never set empty lists or strings."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -139,6 +139,10 @@ class FeedbackItem(_Wire):
     def _timestamp_has_zone(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("outcomeTimestamp needs a time zone offset")
+        try:
+            value.astimezone(UTC)  # stored in UTC: 0001-01-01T00:00+01:00 has no UTC equivalent
+        except OverflowError:
+            raise ValueError("outcomeTimestamp is out of range") from None
         return value
 
 

@@ -95,6 +95,10 @@ def instants(draw: st.DrawFn) -> str:
                 moment.date().isoformat(),
                 moment.strftime("%Y-%m"),
                 moment.strftime("%Y-%m-%dT%H:%M:%S"),  # no zone: invalid FHIR
+                "0001-01-01T00:00:00+05:00",  # no UTC equivalent
+                "9999-12-31T23:59:59-05:00",
+                "0001-01-01",
+                "9999-12-31",
             ]
         )
         | st.text(max_size=25)

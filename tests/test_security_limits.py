@@ -187,3 +187,28 @@ async def test_duplicated_resource_ids_in_prefetch(tmp_path: Path) -> None:
         response = await client.post(SELECT, json=request)
     assert response.status_code == 200
     assert len(response.json()["cards"]) == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("timestamp", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+async def test_feedback_timestamp_without_utc_equivalent(tmp_path: Path, timestamp: str) -> None:
+    item = {"card": "c-1", "outcome": "accepted", "outcomeTimestamp": timestamp}
+    async with running(open_settings(tmp_path)) as client:
+        response = await client.post(f"{SELECT}/feedback", json={"feedback": [item]})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid-request"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "when", ["9999-12-31", "9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00", "0001"]
+)
+async def test_dates_without_a_utc_instant_are_not_a_500(tmp_path: Path, when: str) -> None:
+    request = hook_request()
+    request["prefetch"]["conditions"]["entry"][0]["resource"]["onsetDateTime"] = when
+    request["prefetch"]["procedures"]["entry"][0]["resource"]["performedDateTime"] = when
+    request["prefetch"]["patient"]["birthDate"] = when[:10]
+    async with running(open_settings(tmp_path)) as client:
+        response = await client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    CdsResponse.model_validate(response.json())
