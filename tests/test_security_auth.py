@@ -19,6 +19,7 @@ from security_helpers import (
     SELECT,
     SIGN,
     SigningKey,
+    app_client,
     bearer,
     claims,
     hook_request,
@@ -28,6 +29,8 @@ from security_helpers import (
     running,
     unsigned_token,
 )
+
+from cds_service.app import create_app
 
 DISCOVERY = "/cds-services"
 
@@ -199,6 +202,26 @@ async def test_kid_of_a_key_for_another_algorithm(
 ) -> None:
     rsa_signed = key("RS384").sign(claims(DISCOVERY), kid=key("ES384").kid)
     assert_refused(await call(tmp_path, {"Authorization": f"Bearer {rsa_signed}"}), "key-mismatch")
+
+
+@pytest.mark.anyio
+async def test_malformed_key_in_the_jwks(tmp_path: Path) -> None:
+    broken = {**key("ES384").jwk, "x": SigningKey("ES384").jwk["x"]}  # not on the curve
+    with respx.mock() as router:
+        router.get(JWKS_URL).mock(return_value=httpx.Response(200, json={"keys": [broken]}))
+        assert_refused(await call(tmp_path, bearer(DISCOVERY)), "key-mismatch")
+
+
+@pytest.mark.anyio
+async def test_unexpected_error_fails_closed(tmp_path: Path, issuer_jwks: respx.MockRouter) -> None:
+    async def broken(*_: Any) -> bool:
+        raise RuntimeError("replay store down")
+
+    app = create_app(make_settings(tmp_path))
+    app.state.authenticator.replay.first_use = broken
+    async with app_client(app) as client:
+        response = await client.get(DISCOVERY, headers=bearer(DISCOVERY))
+    assert_refused(response, "invalid-token")
 
 
 @pytest.mark.anyio

@@ -107,7 +107,7 @@ class Authenticator:
             raise AuthFailure("key-mismatch", "The key named by kid is for another algorithm.")
         try:
             return jwt.PyJWK(jwk, algorithm=alg)
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, ValueError, TypeError):  # also a malformed key in the set
             raise AuthFailure(
                 "key-mismatch", "The key named by kid cannot verify this algorithm."
             ) from None

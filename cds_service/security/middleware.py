@@ -43,24 +43,29 @@ class AuthMiddleware:
         if scope["type"] != "http" or scope["path"] in self.exempt_paths:
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        try:
-            await self.authenticator.authenticate(
-                headers.get("authorization"), self.audience(scope)
-            )
-        except AuthFailure as failure:
-            log.warning("auth_refused", extra={"auth_check": failure.code, "path": scope["path"]})
-            challenge = (
-                "Bearer"
-                if failure.code == "missing-authorization"
-                else 'Bearer error="invalid_token"'
-            )
-            response = error_response(
-                401, failure.code, failure.message, {"WWW-Authenticate": challenge}
-            )
-            await response(scope, receive, send)
+        failure = await self._refusal(scope)
+        if failure is None:
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        log.warning("auth_refused", extra={"auth_check": failure.code, "path": scope["path"]})
+        challenge = (
+            "Bearer" if failure.code == "missing-authorization" else 'Bearer error="invalid_token"'
+        )
+        response = error_response(
+            401, failure.code, failure.message, {"WWW-Authenticate": challenge}
+        )
+        await response(scope, receive, send)
+
+    async def _refusal(self, scope: Scope) -> AuthFailure | None:
+        authorization = Headers(scope=scope).get("authorization")
+        try:
+            await self.authenticator.authenticate(authorization, self.audience(scope))
+        except AuthFailure as failure:
+            return failure
+        except Exception as exc:  # a bug or a broken key set: fail closed, and loudly
+            log.error("auth_unexpected_error", extra={"error_class": type(exc).__name__})
+            return AuthFailure("invalid-token", "The token could not be verified.")
+        return None
 
     def audience(self, scope: Scope) -> str:
         """The URL being called, which the token's `aud` must name. Without CDS_PUBLIC_BASE_URL it is
