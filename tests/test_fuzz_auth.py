@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +27,10 @@ from security_helpers import (
     make_settings,
 )
 
+from cds_service.security import auth
+
 PATH = "/cds-services"
+AUTH_SOURCE = Path(auth.__file__).read_text(encoding="utf-8")
 AUDIENCE = BASE_URL + PATH
 SKEW = 60
 MAX_LIFETIME = 3600
@@ -52,8 +56,9 @@ header_values = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_
 def test_arbitrary_authorization_headers(fuzz: FuzzClient, authorization: str) -> None:
     response = fuzz.request("GET", PATH, headers={"Authorization": authorization})
     assert response.status_code == 401
-    if len(authorization) > 12:
-        assert authorization.removeprefix("Bearer ") not in response.text
+    secret = authorization.removeprefix("Bearer ")
+    # Hypothesis also draws strings from the code under test: those may match a fixed message.
+    assert secret not in response.text or len(secret) < 4 or secret in AUTH_SOURCE
 
 
 now = int(time.time())

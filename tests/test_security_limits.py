@@ -212,3 +212,28 @@ async def test_dates_without_a_utc_instant_are_not_a_500(tmp_path: Path, when: s
         response = await client.post(SELECT, json=request)
     assert response.status_code == 200, response.text
     CdsResponse.model_validate(response.json())
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("junk", [True, 5, "62270", {"code": "62270"}, [None, 1]])
+async def test_wrong_types_inside_prefetch_resources(tmp_path: Path, junk: Any) -> None:
+    """Resources are filtered on their raw codes before validation: junk there is not a 500."""
+    request = hook_request()
+    for key in ("procedures", "conditions"):
+        extra = json.loads(json.dumps(request["prefetch"][key]["entry"][0]["resource"]))
+        extra["id"] = "junk"
+        extra["code"] = {"coding": junk, "text": junk}
+        request["prefetch"][key]["entry"].append({"resource": extra})
+    request["prefetch"]["observations"]["entry"].append(
+        {
+            "resource": {
+                "resourceType": "Observation",
+                "code": {"coding": junk},
+                "valueQuantity": junk,
+            }
+        }
+    )
+    async with running(open_settings(tmp_path)) as client:
+        response = await client.post(SELECT, json=request)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["cards"]) == 1
