@@ -1,14 +1,15 @@
 # Two commands do everything on a fresh machine with Python 3.11+ and make:
 #   make run    start the service on http://127.0.0.1:8080 (embedded SQLite, auth off for local use)
 #   make test   lint, type-check and run the whole test suite
-# Both create .venv/ and install the project into it first (again whenever pyproject.toml changes).
+#   make fuzz   the long fuzz run (docs/security.md), beyond the fuzzing inside `make test`
+# Each creates .venv/ and installs the project into it first (again whenever pyproject.toml changes).
 
 VENV  := .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
 PYTHON ?= python3
 
-.PHONY: run test
+.PHONY: run test fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +18,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/uvicorn cds_service.app:app --host 127.0.0.1 --port 8080
+	CDS_AUTH_REQUIRED=false $(BIN)/uvicorn cds_service.app:app --host 127.0.0.1 --port 8080
 
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy cds_service
 	$(BIN)/pytest
+
+fuzz: $(STAMP)
+	$(BIN)/python tools/fuzz.py --examples $(or $(FUZZ_EXAMPLES),1000)

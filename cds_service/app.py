@@ -28,6 +28,7 @@ from cds_service.ops_routes import install_operations
 from cds_service.pipeline import evaluate
 from cds_service.registry import HookService, load_services
 from cds_service.resolve import DataUnavailable
+from cds_service.security import install_security, security_lifespan
 from cds_service.store import FeedbackStore
 from cds_service.wire import CdsResponse, FeedbackRequest, HookRequest
 
@@ -51,7 +52,10 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_startup:
             await run_in_threadpool(store.migrate)
-        async with httpx.AsyncClient(timeout=settings.fhir_timeout_s) as client:
+        async with (
+            httpx.AsyncClient(timeout=settings.fhir_timeout_s) as client,
+            security_lifespan(app),
+        ):
             app.state.fhir_client = client
             yield
 
@@ -69,7 +73,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
     _install_error_handlers(app)
     _install_routes(app)
     app.include_router(demo_router)
-    install_operations(app)
+    install_security(app, settings, store.engine)
+    install_operations(app)  # last: its access log is the outermost middleware, 401s included
     return app
 
 

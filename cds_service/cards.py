@@ -3,14 +3,13 @@ every scenario: what differs between scenarios is data in hooks/<knowledge>/rule
 
 from __future__ import annotations
 
-import copy
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from cds_service.decide import Decision
 from cds_service.knowledge import Knowledge, Rating, Scenario, SuggestionPlan
-from cds_service.wire import Action, Card, Coding, Source, Suggestion
+from cds_service.wire import Action, Card, Coding, Source, Suggestion, without_empty
 
 SUMMARY_LIMIT = 139
 RATING_WORDS = {
@@ -233,18 +232,19 @@ def _create_action(name: str, d: Decision, k: Knowledge, patient_id: str) -> Act
         "status": "draft",
         "intent": "order",
         "code": code,
-        "subject": d.order.raw.get("subject") or {"reference": f"Patient/{patient_id}"},
+        "subject": without_empty(d.order.raw.get("subject"))
+        or {"reference": f"Patient/{patient_id}"},
     }
     for carried in ("encounter", "reasonCode", "reasonReference"):
-        if d.order.raw.get(carried):
-            resource[carried] = copy.deepcopy(d.order.raw[carried])
+        if value := without_empty(d.order.raw.get(carried)):
+            resource[carried] = value
     return Action(type="create", description=f"Order {orderable.code.text}", resource=resource)
 
 
 def system_action(d: Decision, k: Knowledge) -> Action:
     """An `update` of the draft order that records its rating, per the Argonaut CDS Hooks for PAMA
     guidance: the order is returned unchanged except for the rating extensions."""
-    resource = copy.deepcopy(d.order.raw)
+    resource = without_empty(d.order.raw)
     ours = {PAMA_EXTENSION, PAMA_CONSULT_ID, PAMA_AUC_APPLIED}
     extensions = [
         e

@@ -8,12 +8,14 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cds_service.security.settings import SecuritySettings
+
 HOOKS_DIR = Path(__file__).resolve().parent.parent / "hooks"
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, SecuritySettings):
     """Every setting has an environment variable: the field name in upper case, prefixed `CDS_`
-    (except `DATABASE_URL`)."""
+    (except `DATABASE_URL`). Authentication, CORS and limits come from SecuritySettings."""
 
     model_config = SettingsConfigDict(env_prefix="CDS_", env_file=".env", extra="ignore")
 

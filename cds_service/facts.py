@@ -24,7 +24,7 @@ from fhir.resources.R4B.procedure import Procedure
 
 from cds_service.knowledge import Knowledge
 from cds_service.parse import read_resources
-from cds_service.terminology import describe, match, words
+from cds_service.terminology import coding_dicts, describe, match, words
 from cds_service.timing import Instant, latest_instant, youngest_age
 
 CLOCK_SKEW = timedelta(minutes=10)
@@ -71,10 +71,9 @@ class PatientFacts:
 
 
 def _coding_code(concept: Any) -> str | None:
-    if isinstance(concept, dict):
-        for coding in concept.get("coding") or []:
-            if isinstance(coding, dict) and isinstance(coding.get("code"), str):
-                return str(coding["code"])
+    for coding in coding_dicts(concept):
+        if isinstance(coding.get("code"), str):
+            return str(coding["code"])
     return None
 
 

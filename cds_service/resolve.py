@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from cds_service.fhir_client import FhirFetchError, fetch_query
+from cds_service.fhir_client import FhirFetchError, fetch_faults, fetch_query
 from cds_service.wire import HookRequest
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,8 @@ async def resolve(
             asyncio.gather(*tasks, return_exceptions=True), timeout=timeout_s
         )
     except TimeoutError:
+        for key in keys:
+            fetch_faults.record("timeout", key)
         raise DataUnavailable(dict.fromkeys(keys, "timeout")) from None
     for key, result in zip(keys, results, strict=True):
         if isinstance(result, FhirFetchError):
@@ -139,6 +141,8 @@ async def resolve(
             missing[key] = "unexpected-error"
         else:
             resources[key] = result
+            continue
+        fetch_faults.record(missing[key], key)
     if missing:
         raise DataUnavailable(missing)
     return ResolvedData(resources, fetched=keys)

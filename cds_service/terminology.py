@@ -8,15 +8,18 @@ from typing import Any
 from cds_service.knowledge import Matcher
 
 
+def coding_dicts(concept: Any) -> list[dict[str, Any]]:
+    """The codings of a raw CodeableConcept that are objects (raw data may hold anything there)."""
+    found = concept.get("coding") if isinstance(concept, dict) else None
+    return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
+
+
 def codings(concept: Any) -> Iterator[tuple[str, str]]:
     """(system, code) of every well-formed coding of a CodeableConcept dict."""
-    if not isinstance(concept, dict):
-        return
-    for coding in concept.get("coding") or []:
-        if isinstance(coding, dict):
-            system, code = coding.get("system"), coding.get("code")
-            if isinstance(system, str) and isinstance(code, str):
-                yield system, code
+    for coding in coding_dicts(concept):
+        system, code = coding.get("system"), coding.get("code")
+        if isinstance(system, str) and isinstance(code, str):
+            yield system, code
 
 
 def words(concept: Any) -> str:
@@ -24,7 +27,7 @@ def words(concept: Any) -> str:
     if not isinstance(concept, dict):
         return ""
     parts = [concept.get("text")]
-    parts.extend(c.get("display") for c in concept.get("coding") or [] if isinstance(c, dict))
+    parts.extend(c.get("display") for c in coding_dicts(concept))
     return "\n".join(p for p in parts if isinstance(p, str) and p)
 
 
@@ -33,8 +36,8 @@ def describe(concept: Any, fallback: str) -> str:
     if isinstance(concept, dict):
         if isinstance(concept.get("text"), str) and concept["text"]:
             return str(concept["text"])
-        for coding in concept.get("coding") or []:
-            if isinstance(coding, dict) and isinstance(coding.get("display"), str):
+        for coding in coding_dicts(concept):
+            if isinstance(coding.get("display"), str):
                 return str(coding["display"])
         for system, code in codings(concept):
             return f"{code} ({system.rsplit('/', 1)[-1]})"

@@ -35,13 +35,17 @@ class Instant:
 
 
 def latest_instant(value: Any) -> Instant | None:
-    """The latest UTC instant a FHIR date/dateTime value can denote, or None if it is not one."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            return Instant(value.replace(tzinfo=_LATEST_ZONE).astimezone(UTC), Precision.DATE)
-        return Instant(value.astimezone(UTC), Precision.INSTANT)
-    if isinstance(value, date):
-        return Instant(_end_of(value.year, value.month, value.day), Precision.DATE)
+    """The latest UTC instant a FHIR date/dateTime value can denote, or None if it is not one (nor
+    one that exists in UTC, such as 9999-12-31 or 0001-01-01T00:00:00+05:00)."""
+    try:
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                return Instant(value.replace(tzinfo=_LATEST_ZONE).astimezone(UTC), Precision.DATE)
+            return Instant(value.astimezone(UTC), Precision.INSTANT)
+        if isinstance(value, date):
+            return Instant(_end_of(value.year, value.month, value.day), Precision.DATE)
+    except OverflowError:
+        return None
     if isinstance(value, str):
         parts = value.split("-")
         try:
@@ -52,7 +56,7 @@ def latest_instant(value: Any) -> Instant | None:
                 )
             if len(parts) == 1:
                 return Instant(_end_of(int(parts[0]), 12, 31), Precision.YEAR)
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
     return None
 

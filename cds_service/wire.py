@@ -4,10 +4,25 @@ builders never set empty lists or strings."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def without_empty(value: Any) -> Any:
+    """A copy of a JSON value without nulls and empty strings, lists or objects, at any depth: what
+    the service echoes from a request (the draft order in a system action) must obey the same rule."""
+    if isinstance(value, dict):
+        pairs = ((k, without_empty(v)) for k, v in value.items())
+        return {k: v for k, v in pairs if not _is_empty(v)}
+    if isinstance(value, list):
+        return [v for v in map(without_empty, value) if not _is_empty(v)]
+    return value
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str | list | dict) and len(value) == 0)
 
 
 class _Wire(BaseModel):
@@ -124,6 +139,10 @@ class FeedbackItem(_Wire):
     def _timestamp_has_zone(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("outcomeTimestamp needs a time zone offset")
+        try:
+            value.astimezone(UTC)  # stored in UTC: 0001-01-01T00:00+01:00 has no UTC equivalent
+        except OverflowError:
+            raise ValueError("outcomeTimestamp is out of range") from None
         return value
 
 

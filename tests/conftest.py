@@ -32,7 +32,8 @@ def knowledge() -> Knowledge:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=f"sqlite:///{tmp_path / 'feedback.sqlite3'}")
+    # The clinical and API tests are not about authentication (tests/test_security_*.py are).
+    return Settings(database_url=f"sqlite:///{tmp_path / 'feedback.sqlite3'}", auth_required=False)
 
 
 @pytest.fixture

@@ -180,7 +180,8 @@ def feedback_item(
 
 
 def settings_for(database_url: str, **overrides: Any) -> Settings:
-    return Settings(DATABASE_URL=database_url, **overrides)
+    """Operations tests run with auth off unless they say otherwise (auth has its own tests)."""
+    return Settings(DATABASE_URL=database_url, **({"auth_required": False} | overrides))
 
 
 @asynccontextmanager

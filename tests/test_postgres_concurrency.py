@@ -54,6 +54,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
             "DATABASE_URL": database_url,
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
             "CDS_LOG_LEVEL": "WARNING",
+            "CDS_AUTH_REQUIRED": "false",  # this test is about the store; auth has its own tests
         }
         command = [sys.executable, "-m", "uvicorn", "cds_service.app:app", "--host", "127.0.0.1"]
         command += ["--port", str(port), "--workers", str(WORKERS), "--no-access-log"]

@@ -1,0 +1,150 @@
+"""Pure ASGI middleware: bearer-token authentication and the request body size limit. Both answer in
+the service's error shape `{"error": <code>, "message": <text>}` before the application runs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cds_service.errors import CdsError
+from cds_service.security.auth import Authenticator, AuthFailure
+
+log = logging.getLogger(__name__)
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(CdsError(status, code, message).body(), status_code=status, headers=headers)
+
+
+class AuthMiddleware:
+    """Every HTTP request outside `exempt_paths` must carry a valid EHR token. CORS preflights never
+    reach this middleware: CORSMiddleware, outside it, answers them."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticator,
+        public_base_url: str | None,
+        exempt_paths: Iterable[str],
+    ) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
+        self.exempt_paths = frozenset(exempt_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt_paths:
+            await self.app(scope, receive, send)
+            return
+        failure = await self._refusal(scope)
+        if failure is None:
+            await self.app(scope, receive, send)
+            return
+        log.warning("auth_refused", extra={"auth_check": failure.code, "path": scope["path"]})
+        challenge = (
+            "Bearer" if failure.code == "missing-authorization" else 'Bearer error="invalid_token"'
+        )
+        response = error_response(
+            401, failure.code, failure.message, {"WWW-Authenticate": challenge}
+        )
+        await response(scope, receive, send)
+
+    async def _refusal(self, scope: Scope) -> AuthFailure | None:
+        authorization = Headers(scope=scope).get("authorization")
+        try:
+            await self.authenticator.authenticate(authorization, self.audience(scope))
+        except AuthFailure as failure:
+            return failure
+        except Exception as exc:  # a bug or a broken key set: fail closed, and loudly
+            log.error("auth_unexpected_error", extra={"error_class": type(exc).__name__})
+            return AuthFailure("invalid-token", "The token could not be verified.")
+        return None
+
+    def audience(self, scope: Scope) -> str:
+        """The URL being called, which the token's `aud` must name. Without CDS_PUBLIC_BASE_URL it is
+        rebuilt from the request (scheme and Host header), which is only right without a proxy."""
+        path: str = scope["path"]
+        if self.public_base_url is not None:
+            return self.public_base_url + path
+        host = Headers(scope=scope).get("host", "")
+        return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{path}"
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` so that FastAPI stops reading; the middleware answers 413 itself."""
+
+    def __init__(self) -> None:
+        super().__init__(413, "request body too large")
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over `max_bytes` with 413: at once from Content-Length, else (chunked bodies)
+    as soon as the bytes received pass the limit, replacing whatever response the app started."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None:
+            if not (declared.isascii() and declared.isdigit()):
+                await error_response(
+                    400, "invalid-content-length", "Content-Length must be a number."
+                )(scope, receive, send)
+                return
+            if int(declared) > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+
+        received = 0
+        exceeded = False
+        responded = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    exceeded = True
+                    raise BodyTooLarge()
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal responded
+            if exceeded:
+                if not responded and message["type"] == "http.response.start":
+                    responded = True
+                    await self._too_large(scope, receive, send)
+                return
+            if message["type"] == "http.response.start":
+                responded = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except BodyTooLarge:
+            if not responded:
+                responded = True
+                await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        log.warning("request_too_large", extra={"max_bytes": self.max_bytes})
+        response = error_response(
+            413,
+            "body-too-large",
+            f"The request body exceeds the limit of {self.max_bytes} bytes.",
+            {"Connection": "close"},
+        )
+        await response(scope, receive, send)

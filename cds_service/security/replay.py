@@ -1,0 +1,127 @@
+"""Replay protection for token ids (`jti`): a token is accepted once, until it expires.
+
+Two implementations of one small interface: `MemoryReplayCache` (default; per process, bounded) and
+`DatabaseReplayCache` (a table with a unique key, shared by every worker and replica that uses the
+same DATABASE_URL). With several workers the in-memory cache lets a token be replayed once per worker,
+so multi-worker deployments select the database cache (CDS_REPLAY_CACHE=database)."""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from sqlalchemy import Column, Engine, Float, MetaData, String, Table, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+log = logging.getLogger(__name__)
+
+WallClock = Callable[[], float]
+
+
+class ReplayCache(Protocol):
+    async def first_use(self, issuer: str, jti: str, expires_at: float) -> bool:
+        """Record the token id; False when it was already recorded and has not yet expired."""
+        ...
+
+
+def token_key(issuer: str, jti: str) -> str:
+    """Token ids are unique per issuer; hashing gives a fixed-size key whatever their length."""
+    return hashlib.sha256(f"{issuer}\n{jti}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class MemoryReplayCache:
+    """Entries expire with their token. When full, the entry closest to expiry is dropped first (and
+    a warning logged): that token is the one with the least time left to be replayed."""
+
+    def __init__(self, max_entries: int, now: WallClock = time.time) -> None:
+        self.max_entries = max_entries
+        self._now = now
+        self._expiry: dict[str, float] = {}
+        self._heap: list[tuple[float, str]] = []
+
+    def __len__(self) -> int:
+        return len(self._expiry)
+
+    async def first_use(self, issuer: str, jti: str, expires_at: float) -> bool:
+        now = self._now()
+        key = token_key(issuer, jti)
+        known = self._expiry.get(key)
+        if known is not None and known >= now:
+            return False
+        self._purge(now)
+        if len(self._expiry) >= self.max_entries:
+            log.warning("replay_cache_full", extra={"max_entries": self.max_entries})
+            while len(self._expiry) >= self.max_entries:
+                self._pop()
+        self._expiry[key] = expires_at
+        heapq.heappush(self._heap, (expires_at, key))
+        return True
+
+    def _purge(self, now: float) -> None:
+        while self._heap and self._heap[0][0] < now:
+            self._pop()
+
+    def _pop(self) -> None:
+        expires_at, key = heapq.heappop(self._heap)
+        if self._expiry.get(key) == expires_at:
+            del self._expiry[key]
+
+
+replay_metadata = MetaData()
+
+jwt_replay = Table(
+    "jwt_replay",
+    replay_metadata,
+    Column("token_key", String(64), primary_key=True),
+    Column("expires_at", Float, nullable=False, index=True),
+)
+
+
+class DatabaseReplayCache:
+    """The primary key makes the check atomic across processes: of two requests carrying the same
+    token, exactly one insert succeeds. Expired rows are deleted as they are met and, in bulk, at
+    most once per `purge_interval_s`."""
+
+    def __init__(
+        self, engine: Engine, now: WallClock = time.time, purge_interval_s: float = 60.0
+    ) -> None:
+        self.engine = engine
+        self._now = now
+        self._purge_interval_s = purge_interval_s
+        self._last_purge = 0.0
+
+    def create_schema(self) -> None:
+        replay_metadata.create_all(self.engine)
+
+    async def first_use(self, issuer: str, jti: str, expires_at: float) -> bool:
+        return await run_in_threadpool(self._first_use, token_key(issuer, jti), expires_at)
+
+    def _first_use(self, key: str, expires_at: float) -> bool:
+        now = self._now()
+        purge_all = now - self._last_purge >= self._purge_interval_s
+        try:
+            with self.engine.begin() as connection:
+                expired = jwt_replay.c.expires_at < now
+                if purge_all:
+                    connection.execute(delete(jwt_replay).where(expired))
+                else:
+                    connection.execute(
+                        delete(jwt_replay).where(jwt_replay.c.token_key == key, expired)
+                    )
+                connection.execute(insert(jwt_replay).values(token_key=key, expires_at=expires_at))
+        except IntegrityError:
+            return False
+        if purge_all:
+            self._last_purge = now
+        return True
+
+    def count(self) -> int:
+        with self.engine.connect() as connection:
+            return int(
+                connection.execute(select(func.count()).select_from(jwt_replay)).scalar_one()
+            )
