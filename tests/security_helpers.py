@@ -319,13 +319,16 @@ class FuzzClient:
         self.check(path, response)
         if response.status_code >= 400:
             self.errors[response.json()["error"]] += 1
-        elif response.json().get("cards"):
+        elif path.startswith("/cds-services/") and response.json().get("cards"):
             self.answers_with_cards += 1
         return response
 
     @staticmethod
     def check(path: str, response: httpx.Response) -> None:
         assert response.status_code < 500, response.text[:500]
+        if not response.headers.get("content-type", "").startswith("application/json"):
+            assert response.status_code == 200 and not path.startswith("/cds-services")
+            return  # e.g. Prometheus /metrics
         body = response.json()
         if response.status_code == 200 and path.startswith("/cds-services/"):
             if path.endswith("/feedback"):

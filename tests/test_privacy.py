@@ -103,7 +103,7 @@ async def test_logs_of_full_requests_carry_no_patient_data(tmp_path: Path) -> No
     text = captured.getvalue()
     events = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     names = {e["event"] for e in events}
-    assert {"resource_skipped", "fhir_fetch_fault", "hook_evaluated", "auth_refused"} <= names
+    assert {"resource_skipped", "fhir_fetch_fault", "auth_refused"} <= names
     assert with_skipped["hookInstance"] in text
     assert with_fault["hookInstance"] in text
     for secret in [*SECRETS, "fhir-secret-token-0042", ehr_token["Authorization"][7:]]:
