@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -19,9 +19,12 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds_service import __version__
+from cds_service.audit import record_feedback_call, record_hook_call
 from cds_service.config import Settings, get_settings
+from cds_service.demo import router as demo_router
 from cds_service.errors import CdsError, validation_details
 from cds_service.logs import configure_logging, hook_instance
+from cds_service.ops_routes import install_operations
 from cds_service.pipeline import evaluate
 from cds_service.registry import HookService, load_services
 from cds_service.resolve import DataUnavailable
@@ -47,7 +50,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(store.create_schema)
+        if settings.migrate_on_startup:
+            await run_in_threadpool(store.migrate)
         async with (
             httpx.AsyncClient(timeout=settings.fhir_timeout_s) as client,
             security_lifespan(app),
@@ -68,7 +72,9 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
     app.state.clock = clock
     _install_error_handlers(app)
     _install_routes(app)
+    app.include_router(demo_router)
     install_security(app, settings, store.engine)
+    install_operations(app)  # last: its access log is the outermost middleware, 401s included
     return app
 
 
@@ -96,7 +102,9 @@ def _install_routes(app: FastAPI) -> None:
             412: {"description": "Prefetch missing and the FHIR server could not supply it"},
         },
     )
-    async def call_service(service_id: str, body: HookRequest) -> CdsResponse:
+    async def call_service(
+        service_id: str, body: HookRequest, background: BackgroundTasks
+    ) -> CdsResponse:
         service = _service(app, service_id)
         hook_instance.set(body.hookInstance)
         if body.hook != service.declaration.hook:
@@ -107,17 +115,10 @@ def _install_routes(app: FastAPI) -> None:
                 f"not {body.hook!r}",
             )
         started = time.perf_counter()
-        result = await evaluate(
-            body, service, app.state.fhir_client, app.state.settings, app.state.clock()
-        )
-        log.info(
-            "hook_evaluated",
-            extra={
-                "service": service_id,
-                "scenarios": sorted({d.scenario.value for d in result.decisions}),
-                "cards": len(result.response.cards),
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            },
+        now = app.state.clock()
+        result = await evaluate(body, service, app.state.fhir_client, app.state.settings, now)
+        record_hook_call(
+            background, app.state.store, service_id, body.hookInstance, result, started, now
         )
         return result.response
 
@@ -133,7 +134,7 @@ def _install_routes(app: FastAPI) -> None:
         _service(app, service_id)
         store: FeedbackStore = app.state.store
         stored = await run_in_threadpool(store.save, service_id, body.feedback)
-        log.info("feedback_stored", extra={"service": service_id, "items": len(body.feedback)})
+        record_feedback_call(service_id, body.feedback, stored)
         return {"received": len(body.feedback), "stored": stored}
 
     @app.get("/healthz", summary="Liveness")
@@ -168,11 +169,17 @@ def _install_error_handlers(app: FastAPI) -> None:
             }
             for e in errors[:20]
         ]
-        malformed = any(e.get("type") == "json_invalid" for e in errors)
+        malformed = any(
+            e.get("type") == "json_invalid"
+            or (e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",))
+            for e in errors
+        )
         error = CdsError(
             400,
             "malformed-json" if malformed else "invalid-request",
-            "The request body is not valid JSON." if malformed else "The request body is invalid.",
+            "The request body is empty or not valid JSON."
+            if malformed
+            else "The request body is invalid.",
             details,
         )
         return JSONResponse(error.body(), status_code=400)

@@ -167,7 +167,7 @@ def _detail(d: Decision, k: Knowledge, plans: list[SuggestionPlan]) -> str:
         if k.imaging.orderables[name].study
     ]
     if recommended:
-        lines += ["", "**Recommended instead**"]
+        lines += ["", "**Recommended study**"]
         lines += [f"- {_rating_line(s, d.scenario, k)}" for s in recommended if s is not None]
     lines += ["", rules.advice.strip()]
     if rules.next_steps:

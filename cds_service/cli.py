@@ -1,4 +1,5 @@
-"""Command line: `cds-service serve`, `cds-service evaluate REQUEST.json`, `cds-service discovery`."""
+"""Command line: `cds-service serve`, `evaluate REQUEST.json`, `replay fixtures/ --expect`,
+`fixtures-table`, `discovery`, `migrate`, `analytics`."""
 
 from __future__ import annotations
 
@@ -10,12 +11,24 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
+from cds_service.analytics import format_table, override_summary, window
 from cds_service.config import get_settings
 from cds_service.errors import CdsError
+from cds_service.fixture_loader import fixture_paths, render
 from cds_service.pipeline import evaluate
 from cds_service.registry import load_services
+from cds_service.replay import (
+    FixtureResult,
+    in_process_client,
+    replay,
+    response_table,
+    results_table,
+    service_base_url,
+)
 from cds_service.resolve import DataUnavailable
+from cds_service.store import FeedbackStore
 from cds_service.wire import HookRequest
 
 cli = typer.Typer(help="PDPH imaging CDS Hooks service.", no_args_is_help=True)
@@ -39,19 +52,25 @@ def serve(
     """Run the service under uvicorn."""
     import uvicorn
 
-    uvicorn.run("cds_service.app:app", host=host, port=port, workers=workers)
+    uvicorn.run("cds_service.app:app", host=host, port=port, workers=workers, access_log=False)
 
 
 @cli.command("evaluate")
 def evaluate_command(
     request_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    service: Annotated[str | None, typer.Option(help="Service id (default: by the hook)")] = None,
+    service: Annotated[
+        str | None, typer.Option(help="Service id (default: the fixture's, else by the hook)")
+    ] = None,
     now: Annotated[str | None, typer.Option(help="Evaluate as of this ISO instant")] = None,
+    pretty: Annotated[bool, typer.Option("--pretty", help="Print a readable table")] = False,
 ) -> None:
-    """Evaluate a CDS Hooks request file offline and print the response JSON."""
+    """Evaluate a CDS Hooks request file, or a scenario fixture, offline and print the response."""
+    when = _now(now)
     payload: Any = json.loads(request_file.read_text(encoding="utf-8"))
-    payload = payload.get("request", payload)  # a fixture file wraps its request
-    request = HookRequest.model_validate(payload)
+    if isinstance(payload, dict) and "request" in payload:  # a fixture wraps its request
+        service = service or payload.get("service")
+        payload = payload["request"]
+    request = HookRequest.model_validate(render(payload, when))
     settings = get_settings()
     services = load_services(settings.hooks_dir)
     chosen = (
@@ -64,7 +83,7 @@ def evaluate_command(
 
     async def run() -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=settings.fhir_timeout_s) as client:
-            result = await evaluate(request, chosen, client, settings, _now(now))
+            result = await evaluate(request, chosen, client, settings, when)
         return result.response.to_json_dict()
 
     try:
@@ -72,7 +91,113 @@ def evaluate_command(
     except (CdsError, DataUnavailable) as exc:
         typer.echo(json.dumps({"error": str(exc)}), err=True)
         raise typer.Exit(2) from exc
-    typer.echo(json.dumps(response, indent=2, ensure_ascii=False))
+    if pretty:
+        typer.echo(response_table(response))
+    else:
+        typer.echo(json.dumps(response, indent=2, ensure_ascii=False))
+
+
+@cli.command("replay")
+def replay_command(
+    paths: Annotated[
+        list[Path], typer.Argument(exists=True, help="Fixture files or folders of fixtures")
+    ],
+    expect: Annotated[
+        bool,
+        typer.Option("--expect", help="Exit 1 when any outcome differs from the fixture's"),
+    ] = False,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Base URL of a running service (default: the app, in-process)"),
+    ] = None,
+    now: Annotated[
+        str | None, typer.Option(help="Render and evaluate as of this ISO instant (in-process)")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds per request with --url")] = 10.0,
+) -> None:
+    """Run every fixture's request against the service and compare with its expected outcome:
+    scenario, rating, indicator, draft order, suggestion action types and system actions."""
+    if url and now:
+        raise typer.BadParameter("--now applies in-process only: a running service uses its clock")
+    files = [f for p in paths for f in (fixture_paths(p) if p.is_dir() else [p])]
+    if not files:
+        typer.echo("no fixture files found", err=True)
+        raise typer.Exit(2)
+    when = _now(now)
+
+    async def run() -> list[FixtureResult]:
+        if url:
+            async with httpx.AsyncClient(base_url=service_base_url(url), timeout=timeout) as client:
+                return await replay(client, files, when)
+        async with in_process_client(get_settings(), when) as client:
+            return await replay(client, files, when)
+
+    results = asyncio.run(run())
+    typer.echo(results_table(results))
+    if expect and not all(r.passed for r in results):
+        raise typer.Exit(1)
+
+
+@cli.command("fixtures-table")
+def fixtures_table_command(
+    folder: Annotated[Path, typer.Argument(exists=True, file_okay=False)] = Path("fixtures"),
+    write: Annotated[bool, typer.Option("--write", help="Write FOLDER/README.md")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when FOLDER/README.md is out of date")
+    ] = False,
+) -> None:
+    """The fixtures as a table a clinician can read (fixtures/README.md)."""
+    from cds_service.fixture_docs import fixtures_readme
+
+    try:
+        text = asyncio.run(fixtures_readme(folder, get_settings()))
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    readme = folder / "README.md"
+    if check:
+        current = readme.read_text(encoding="utf-8") if readme.exists() else ""
+        if current != text:
+            typer.echo(f"{readme} is out of date: run cds-service fixtures-table --write", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{readme} is up to date")
+    elif write:
+        readme.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {readme}")
+    else:
+        typer.echo(text, nl=False)
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the store's schema (DATABASE_URL) to the latest Alembic revision."""
+    FeedbackStore(get_settings().database_url).migrate()
+    typer.echo("store schema is current")
+
+
+@cli.command()
+def analytics(
+    since: Annotated[
+        str | None, typer.Option(help="Start, ISO instant (default: until - 30 days)")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="End, ISO instant (default: now)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+) -> None:
+    """Print cards shown, accepted and overridden per scenario and override reason."""
+    try:
+        start, end = window(_instant(since), _instant(until), datetime.now(UTC))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    try:
+        summary = override_summary(FeedbackStore(get_settings().database_url).engine, start, end)
+    except SQLAlchemyError as exc:
+        typer.echo(f"cannot read the store ({type(exc).__name__}); is it migrated?", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(summary.model_dump_json(indent=2) if as_json else format_table(summary))
+
+
+def _instant(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
 
 
 @cli.command()

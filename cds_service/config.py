@@ -24,6 +24,8 @@ class Settings(BaseSettings, SecuritySettings):
         default="sqlite:///var/cds-feedback.sqlite3",
         validation_alias="DATABASE_URL",
     )
+    # Run `alembic upgrade head` when the app starts (off: run `cds-service migrate` before).
+    migrate_on_startup: bool = True
 
     # Site overrides of the clinical thresholds in hooks/<knowledge>/rules.yaml (unset: use the file's).
     acute_window_hours: float | None = None
@@ -34,6 +36,10 @@ class Settings(BaseSettings, SecuritySettings):
     confirm_appropriate_orders: bool = False
     system_actions: bool = True
     system_actions_in_extension: bool = False
+
+    # The /demo page (cds_service/demo.py). Unset: served only while JWT auth is off, as the page
+    # cannot sign CDS Hooks JWTs. CDS_DEMO_ENABLED=false refuses it (404) whatever the auth setting.
+    demo_enabled: bool | None = None
 
     fhir_timeout_s: float = 2.0
     fhir_max_pages: int = 10

@@ -33,6 +33,7 @@ RED_FLAGS = frozenset(
         "subdural-haematoma",
         "meningitis",
         "venous-sinus-thrombosis",
+        "subarachnoid-haemorrhage-or-rcvs",
         "thunderclap-headache",
     }
 )

@@ -11,6 +11,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from cds_service.metrics import observe_fhir_fetch
+
 log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json, application/json;q=0.9"
@@ -53,6 +55,7 @@ def _same_origin(a: str, b: str) -> bool:
     return (sa.scheme, sa.netloc) == (sb.scheme, sb.netloc)
 
 
+@observe_fhir_fetch
 async def fetch_query(
     client: httpx.AsyncClient,
     base_url: str,

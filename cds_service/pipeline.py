@@ -25,6 +25,7 @@ from cds_service.wire import CdsResponse, HookRequest
 class Evaluation:
     response: CdsResponse
     decisions: list[Decision]
+    orders: list[ImagingOrder]  # every draft imaging order evaluated, silent ones included
 
 
 def thresholds(k: Knowledge, settings: Settings) -> Thresholds:
@@ -61,7 +62,9 @@ async def evaluate(
 ) -> Evaluation:
     orders = imaging_orders(request, service)
     if not orders:
-        return Evaluation(CdsResponse(cards=[]), [])  # nothing to say: no need to read the record
+        return Evaluation(
+            CdsResponse(cards=[]), [], []
+        )  # nothing to say: no need to read the record
     data = await resolve(
         request,
         service.declaration.prefetch,
@@ -106,4 +109,4 @@ def evaluate_resolved(
             response.extension = {
                 "systemActions": [a.model_dump(exclude_none=True) for a in actions]
             }
-    return Evaluation(response, decisions)
+    return Evaluation(response, decisions, orders)

@@ -38,19 +38,32 @@ class ResolvedData:
     fetched: list[str] = field(default_factory=list)
 
 
+_USER_TOKENS = {
+    "userPractitionerId": "Practitioner",
+    "userPractitionerRoleId": "PractitionerRole",
+    "userPatientId": "Patient",
+    "userRelatedPersonId": "RelatedPerson",
+}
+
+
 def render_template(template: str, request: HookRequest) -> str | None:
-    """Fill `{{context.x}}` tokens; None when a token has no value in this request."""
+    """Fill the CDS Hooks prefetch tokens (`{{context.x}}` and the `{{userXId}}` family); None when a
+    token has no value in this request, so the query cannot be run."""
     context = request.context.model_dump()
 
     def value(match: re.Match[str]) -> str:
         path = match.group(1)
-        name = path.removeprefix("context.")
-        if name == "userPractitionerId":
-            name = "userId"
-        found = context.get(name) if path.startswith("context.") or path == name else None
+        found: object = None
+        if path.startswith("context."):
+            found = context.get(path.removeprefix("context."))
+        elif path in _USER_TOKENS:
+            user = context.get("userId")
+            prefix = f"{_USER_TOKENS[path]}/"
+            if isinstance(user, str) and user.startswith(prefix):
+                found = user.removeprefix(prefix)
         if not isinstance(found, str) or not found:
             raise KeyError(path)
-        return found.split("/")[-1] if path.endswith("PractitionerId") else found
+        return found
 
     try:
         return _TOKEN.sub(value, template)

@@ -1,18 +1,35 @@
-"""Durable feedback store (SQLAlchemy 2): embedded SQLite by default, any SQLAlchemy URL otherwise.
+"""Durable store of feedback and audit records (SQLAlchemy 2): embedded SQLite by default, PostgreSQL
+(`postgresql+psycopg://...`) when several workers or replicas share it. The schema belongs to Alembic
+(`cds_service/migrations`); `FeedbackStore.migrate()` brings a database to head.
 
 Each feedback item is one row. Re-sending the same item (same card, outcome and outcome timestamp) is
-stored once, so an EHR that retries after a lost response never duplicates a clinician's answer."""
+stored once, so an EHR that retries after a lost response never duplicates a clinician's answer.
+Each evaluated draft order that produced a decision is one audit row, and each card shown for it one
+`audit_card` row: feedback (which carries no hookInstance in CDS Hooks) is tied back to its hook call
+and scenario through the card uuid. No patient identifier is stored anywhere."""
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import (
     Column,
+    Connection,
     DateTime,
     Engine,
+    Float,
+    ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -22,11 +39,19 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
+    text,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.pool import StaticPool
 
 from cds_service.wire import FeedbackItem
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Serialises migrations of concurrently starting workers and replicas (any constant key will do).
+PG_MIGRATION_LOCK = 0x0CD5_0005
 
 metadata = MetaData()
 
@@ -44,49 +69,181 @@ feedback = Table(
     Column("user_comment", Text, nullable=True),
     Column("outcome_timestamp", DateTime(timezone=True), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("hook_instance", String(256), nullable=True),  # from the audit row of the card, if known
     UniqueConstraint("card_uuid", "outcome", "outcome_timestamp", name="uq_feedback_item"),
+    Index("ix_feedback_outcome_timestamp", "outcome_timestamp"),
 )
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("hook_instance", String(256), nullable=False),
+    Column("service_id", String(128), nullable=False),
+    Column("scenario", String(64), nullable=False),
+    Column("rating", String(32), nullable=False),
+    Column("study_type", String(64), nullable=False),
+    Column("hours_since_puncture", Float, nullable=True),
+    Column("latency_ms", Float, nullable=False),
+    Column("evaluated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_audit_evaluated_at", "evaluated_at"),
+    Index("ix_audit_hook_instance", "hook_instance"),
+)
+
+audit_card = Table(
+    "audit_card",
+    metadata,
+    Column("card_uuid", String(256), primary_key=True),
+    Column("audit_id", Integer, ForeignKey("audit.id", ondelete="CASCADE"), nullable=False),
+    Column("indicator", String(16), nullable=False),
+    Index("ix_audit_card_audit_id", "audit_id"),
+)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One evaluated draft order: what was decided, and the cards shown for it."""
+
+    hook_instance: str
+    service_id: str
+    scenario: str
+    rating: str
+    study_type: str
+    hours_since_puncture: float | None
+    latency_ms: float
+    evaluated_at: datetime
+    cards: tuple[tuple[str, str], ...]  # (card uuid, indicator)
 
 
 class FeedbackStore:
     def __init__(self, url: str) -> None:
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        self.url = url
+        if url == "sqlite://" or (url.startswith("sqlite://") and ":memory:" in url):
+            # One shared connection, or every pooled thread would see its own empty database.
+            self.engine: Engine = create_engine(
+                url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            )
+        else:
+            if url.startswith("sqlite:///"):
+                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
+    # -- schema -------------------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """`alembic upgrade head`, safe to run from every worker at once: PostgreSQL serialises it with
+        an advisory lock, SQLite with a lock file beside the database."""
+        with self._migration_lock(), self.engine.begin() as connection:
+            if self.engine.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})")
+            config = alembic_config(connection)
+            tables = set(inspect(connection).get_table_names())
+            if "feedback" in tables and "alembic_version" not in tables:
+                command.stamp(config, "0001")  # created by create_all before Alembic came in
+            command.upgrade(config, "head")
+
     def create_schema(self) -> None:
-        metadata.create_all(self.engine)
+        """Kept for callers written before Alembic: the same as `migrate()`."""
+        self.migrate()
+
+    def schema_is_current(self) -> bool:
+        """True when the database is at the latest revision (false too when it was never migrated)."""
+        head = _head_revision()
+        with self.engine.connect() as connection:
+            if not inspect(connection).has_table("alembic_version"):
+                return False
+            versions = connection.execute(text("SELECT version_num FROM alembic_version"))
+            return [row[0] for row in versions] == [head]
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        database = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if not database or database == ":memory:":
+            yield
+            return
+        with Path(f"{database}.migrate-lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # -- writes -------------------------------------------------------------------------------------
 
     def save(self, service_id: str, items: list[FeedbackItem]) -> int:
         """Store every item in one transaction; returns how many were new."""
         now = datetime.now(UTC)
-        rows = [
-            {
-                "service_id": service_id,
-                "card_uuid": item.card,
-                "outcome": item.outcome,
-                "accepted_suggestions": json.dumps([s.id for s in item.acceptedSuggestions])
-                if item.acceptedSuggestions
-                else None,
-                "override_reason_system": _reason(item, "system"),
-                "override_reason_code": _reason(item, "code"),
-                "override_reason_display": _reason(item, "display"),
-                "user_comment": item.overrideReason.userComment if item.overrideReason else None,
-                "outcome_timestamp": item.outcomeTimestamp.astimezone(UTC),
-                "received_at": now,
-            }
-            for item in items
-        ]
-        dialect = self.engine.dialect.name
-        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(feedback)
-        statement = insert.on_conflict_do_nothing(
-            index_elements=["card_uuid", "outcome", "outcome_timestamp"]
-        )
         with self.engine.begin() as connection:
-            result = connection.execute(statement, rows)
-        return max(result.rowcount, 0) if result.rowcount is not None else len(rows)
+            instances = _hook_instances(connection, {item.card for item in items})
+            rows = [
+                {
+                    "service_id": service_id,
+                    "card_uuid": item.card,
+                    "outcome": item.outcome,
+                    "accepted_suggestions": json.dumps([s.id for s in item.acceptedSuggestions])
+                    if item.acceptedSuggestions
+                    else None,
+                    "override_reason_system": _reason(item, "system"),
+                    "override_reason_code": _reason(item, "code"),
+                    "override_reason_display": _reason(item, "display"),
+                    "user_comment": item.overrideReason.userComment
+                    if item.overrideReason
+                    else None,
+                    "outcome_timestamp": item.outcomeTimestamp.astimezone(UTC),
+                    "received_at": now,
+                    "hook_instance": instances.get(item.card),
+                }
+                for item in items
+            ]
+            insert = (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(
+                feedback
+            )
+            statement = insert.on_conflict_do_nothing(
+                index_elements=["card_uuid", "outcome", "outcome_timestamp"]
+            ).returning(feedback.c.id)
+            # RETURNING names only the rows inserted; rowcount of a multi-row insert is unreliable
+            # across drivers (psycopg reports 0 for executemany).
+            return len(connection.execute(statement, rows).all())
+
+    def save_audit(self, records: list[AuditRecord]) -> None:
+        """Store the audit rows of one hook call, and fill in the hookInstance of any feedback that
+        arrived for their cards before them."""
+        if not records:
+            return
+        with self.engine.begin() as connection:
+            for record in records:
+                audit_id = connection.execute(
+                    audit.insert().returning(audit.c.id),
+                    {
+                        "hook_instance": record.hook_instance,
+                        "service_id": record.service_id,
+                        "scenario": record.scenario,
+                        "rating": record.rating,
+                        "study_type": record.study_type,
+                        "hours_since_puncture": record.hours_since_puncture,
+                        "latency_ms": record.latency_ms,
+                        "evaluated_at": record.evaluated_at.astimezone(UTC),
+                    },
+                ).scalar_one()
+                if not record.cards:
+                    continue
+                connection.execute(
+                    audit_card.insert(),
+                    [
+                        {"card_uuid": uuid, "audit_id": audit_id, "indicator": indicator}
+                        for uuid, indicator in record.cards
+                    ],
+                )
+                connection.execute(
+                    update(feedback)
+                    .where(feedback.c.card_uuid.in_([uuid for uuid, _ in record.cards]))
+                    .where(feedback.c.hook_instance.is_(None))
+                    .values(hook_instance=record.hook_instance)
+                )
+
+    # -- reads --------------------------------------------------------------------------------------
 
     def count(self) -> int:
         with self.engine.connect() as connection:
@@ -96,6 +253,34 @@ class FeedbackStore:
         with self.engine.connect() as connection:
             connection.execute(select(1))
         return True
+
+    @property
+    def _dialect(self) -> str:
+        return self.engine.dialect.name
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic configuration pointing at the packaged migrations; with `connection`, migrations
+    run on it (inside the caller's transaction) instead of opening their own."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@functools.cache
+def _head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _hook_instances(connection: Connection, card_uuids: set[str]) -> dict[str, str]:
+    rows = connection.execute(
+        select(audit_card.c.card_uuid, audit.c.hook_instance)
+        .join(audit, audit.c.id == audit_card.c.audit_id)
+        .where(audit_card.c.card_uuid.in_(card_uuids))
+    )
+    return {row.card_uuid: row.hook_instance for row in rows}
 
 
 def _reason(item: FeedbackItem, attribute: str) -> str | None:
@@ -110,4 +295,5 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

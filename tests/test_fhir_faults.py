@@ -17,7 +17,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import respx
-from security_helpers import (
+
+from cds_service.fhir_client import fetch_faults
+from cds_service.wire import CdsResponse
+from tests.security_helpers import (
     SELECT,
     bundle,
     hook_request,
@@ -27,9 +30,6 @@ from security_helpers import (
     pdph_condition,
     running,
 )
-
-from cds_service.fhir_client import fetch_faults
-from cds_service.wire import CdsResponse
 
 TIMEOUT_S = 1.0
 MARGIN_S = 0.5

@@ -16,7 +16,9 @@ from cryptography.hazmat.primitives import hashes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jwt.algorithms import ECAlgorithm
-from security_helpers import (
+
+from cds_service.security import auth
+from tests.security_helpers import (
     BASE_URL,
     ISSUER,
     FuzzClient,
@@ -26,8 +28,6 @@ from security_helpers import (
     key,
     make_settings,
 )
-
-from cds_service.security import auth
 
 PATH = "/cds-services"
 AUTH_SOURCE = Path(auth.__file__).read_text(encoding="utf-8")

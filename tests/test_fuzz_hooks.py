@@ -14,7 +14,9 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from security_helpers import (
+
+from cds_service.config import HOOKS_DIR
+from tests.security_helpers import (
     FHIR_BASE,
     NOW,
     PATIENT_ID,
@@ -26,8 +28,6 @@ from security_helpers import (
     patient,
     pdph_condition,
 )
-
-from cds_service.config import HOOKS_DIR
 
 
 def fuzz_settings(in_suite: int) -> settings:

@@ -14,7 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
-from security_helpers import (
+
+from cds_service.app import create_app
+from cds_service.logs import JsonFormatter
+from tests.security_helpers import (
     FHIR_BASE,
     JWKS_URL,
     PATIENT_FAMILY,
@@ -30,9 +33,6 @@ from security_helpers import (
     lumbar_puncture,
     make_settings,
 )
-
-from cds_service.app import create_app
-from cds_service.logs import JsonFormatter
 
 SECRETS = [
     PATIENT_ID,
@@ -103,7 +103,7 @@ async def test_logs_of_full_requests_carry_no_patient_data(tmp_path: Path) -> No
     text = captured.getvalue()
     events = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     names = {e["event"] for e in events}
-    assert {"resource_skipped", "fhir_fetch_fault", "auth_refused"} <= names
+    assert {"resource_skipped", "fhir_fetch_fault", "request", "auth_refused"} <= names
     assert with_skipped["hookInstance"] in text
     assert with_fault["hookInstance"] in text
     for secret in [*SECRETS, "fhir-secret-token-0042", ehr_token["Authorization"][7:]]:

@@ -12,7 +12,9 @@ import httpx
 import jwt
 import pytest
 import respx
-from security_helpers import (
+
+from cds_service.app import create_app
+from tests.security_helpers import (
     BASE_URL,
     ISSUER,
     JWKS_URL,
@@ -29,8 +31,6 @@ from security_helpers import (
     running,
     unsigned_token,
 )
-
-from cds_service.app import create_app
 
 DISCOVERY = "/cds-services"
 

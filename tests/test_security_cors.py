@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
-from security_helpers import (
+
+from tests.security_helpers import (
     JWKS_URL,
     SELECT,
     bearer,

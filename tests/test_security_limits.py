@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from security_helpers import (
+
+from cds_service.wire import CdsResponse
+from tests.security_helpers import (
     SELECT,
     SIGN,
     hook_request,
@@ -17,8 +19,6 @@ from security_helpers import (
     open_settings,
     running,
 )
-
-from cds_service.wire import CdsResponse
 
 LIMIT = 64 * 1024
 

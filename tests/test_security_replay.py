@@ -8,11 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
-from security_helpers import JWKS_URL, bearer, jwks, key, make_settings, running
 from sqlalchemy import create_engine
 
 from cds_service.security.jwks import JwksCache, JwksUnavailable
 from cds_service.security.replay import DatabaseReplayCache, MemoryReplayCache
+from tests.security_helpers import JWKS_URL, bearer, jwks, key, make_settings, running
 
 
 @pytest.fixture

@@ -1,0 +1,72 @@
+"""Scenario fixtures: full CDS Hooks requests whose times are written relative to "now", so the same
+file is a valid, current request whenever it is used (tests, CLI replay, benchmark, demo page).
+
+A string value that is exactly one token is replaced:
+- `{{now}}`, `{{now-48h}}`, `{{now-3d2h30m}}`: an instant in UTC (`...Z`);
+- `{{now-74h@-05:00}}`: the same instant written with that zone offset;
+- `{{date:now-3d}}`: the calendar date (UTC) of that instant, as a FHIR date-only value;
+- units: y (365 days), d, h, m.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+_TOKEN = re.compile(
+    r"^\{\{(?P<date>date:)?now(?P<offset>(?:[+-](?:\d+(?:\.\d+)?[ydhm])+)*)(?:@(?P<zone>[+-]\d\d:\d\d))?\}\}$"
+)
+_PART = re.compile(r"([+-])((?:\d+(?:\.\d+)?[ydhm])+)")
+_UNIT = re.compile(r"(\d+(?:\.\d+)?)([ydhm])")
+_UNIT_HOURS = {"y": 365 * 24.0, "d": 24.0, "h": 1.0, "m": 1 / 60}
+
+FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def _offset(text: str) -> timedelta:
+    hours = 0.0
+    for sign, body in _PART.findall(text):
+        amount = sum(float(n) * _UNIT_HOURS[u] for n, u in _UNIT.findall(body))
+        hours += amount if sign == "+" else -amount
+    return timedelta(hours=hours)
+
+
+def render_time_token(value: str, now: datetime) -> str:
+    match = _TOKEN.match(value)
+    if match is None:
+        return value
+    instant = now.astimezone(UTC) + _offset(match.group("offset") or "")
+    if match.group("date"):
+        return instant.date().isoformat()
+    zone = match.group("zone")
+    if zone:
+        sign = 1 if zone[0] == "+" else -1
+        tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+        return instant.astimezone(tz).isoformat(timespec="seconds")
+    return instant.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def render(value: Any, now: datetime) -> Any:
+    """A deep copy of `value` with every time token rendered against `now`."""
+    if isinstance(value, str):
+        return render_time_token(value, now) if value.startswith("{{") else value
+    if isinstance(value, list):
+        return [render(v, now) for v in value]
+    if isinstance(value, dict):
+        return {k: render(v, now) for k, v in value.items()}
+    return value
+
+
+def fixture_paths(folder: Path = FIXTURES_DIR) -> list[Path]:
+    return sorted(folder.glob("*.json"))
+
+
+def load_fixture(path: Path, now: datetime) -> dict[str, Any]:
+    """A fixture file (title, story, service, expected, request) with its request rendered."""
+    fixture: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    fixture["request"] = render(fixture["request"], now)
+    fixture.setdefault("name", path.stem)
+    return fixture

@@ -1,0 +1,87 @@
+"""Operations endpoints (`/readyz`, `/metrics`, `/analytics/overrides`) and their wiring into the app:
+`install_operations(app)` adds the router, the access-log middleware and the store-failure handler.
+These are ordinary app routes, so app-wide dependencies and middleware (authentication) apply."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
+
+from cds_service.access import AccessLogMiddleware
+from cds_service.analytics import OverrideSummary, override_summary, window
+from cds_service.errors import CdsError
+from cds_service.metrics import STORE_ERRORS, exposition
+from cds_service.store import FeedbackStore
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 3.0
+
+router = APIRouter()
+
+
+@router.get("/readyz", summary="Readiness: store reachable and migrated, knowledge loaded")
+async def readyz(request: Request) -> JSONResponse:
+    store: FeedbackStore = request.app.state.store
+    checks = {"knowledge": "ok" if request.app.state.services else "not-loaded", "store": "timeout"}
+    with anyio.move_on_after(READY_TIMEOUT_S):
+        try:
+            current = await anyio.to_thread.run_sync(
+                store.schema_is_current, abandon_on_cancel=True
+            )
+            checks["store"] = "ok" if current else "schema-not-current"
+        except SQLAlchemyError as exc:
+            STORE_ERRORS.labels("readiness").inc()
+            checks["store"] = "unreachable"
+            log.warning("store_unreachable", extra={"error_class": type(exc).__name__})
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not-ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+async def metrics() -> Response:
+    body, content_type = exposition()
+    return Response(content=body, media_type=content_type)
+
+
+@router.get(
+    "/analytics/overrides",
+    summary="Cards shown, accepted and overridden per scenario and override reason",
+    response_model=OverrideSummary,
+    response_model_exclude_none=True,
+)
+async def analytics_overrides(
+    request: Request,
+    since: Annotated[datetime | None, Query(description="Start, ISO instant (inclusive)")] = None,
+    until: Annotated[datetime | None, Query(description="End, ISO instant; default now")] = None,
+) -> OverrideSummary:
+    try:
+        start, end = window(since, until, request.app.state.clock())
+    except ValueError as exc:
+        raise CdsError(400, "invalid-window", str(exc)) from None
+    store: FeedbackStore = request.app.state.store
+    return await anyio.to_thread.run_sync(override_summary, store.engine, start, end)
+
+
+async def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    STORE_ERRORS.labels("request").inc()
+    log.error("store_unavailable", extra={"error_class": type(exc).__name__})
+    error = CdsError(503, "store-unavailable", "The feedback store is unavailable; retry later.")
+    return JSONResponse(error.body(), status_code=503, headers={"Retry-After": "5"})
+
+
+def install_operations(app: FastAPI) -> None:
+    """Call last in create_app, so the access log wraps every other middleware and logs its answers
+    (401s included)."""
+    app.include_router(router)
+    app.add_exception_handler(SQLAlchemyError, _store_unavailable)
+    app.add_middleware(AccessLogMiddleware, services=list(app.state.services))

@@ -1,0 +1,455 @@
+// The demo EHR screen: load a scenario fixture (or take a pasted request), call the CDS service,
+// render its cards the way an EHR shows them, and send real feedback. Every URL is relative to the
+// page, so the demo also works behind a path prefix.
+import { renderMarkdown } from "./markdown.js";
+
+const $ = (id) => document.getElementById(id);
+const state = { services: [], serviceId: null, request: null };
+const ACTION_VERBS = { delete: "Cancel", create: "Create", update: "Update" };
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined && child !== false) node.append(child);
+  }
+  return node;
+}
+
+class HttpError extends Error {
+  constructor(status, body) {
+    super(body?.message || `HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+async function call(url, options = {}) {
+  const response = await fetch(url, {
+    ...options,
+    headers: { Accept: "application/json", ...(options.body ? { "Content-Type": "application/json" } : {}) },
+  });
+  const text = await response.text();
+  let body = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = { message: text };
+  }
+  if (!response.ok) throw new HttpError(response.status, body);
+  return body;
+}
+
+function setStatus(message, kind = "") {
+  const status = $("status");
+  status.textContent = message;
+  status.className = `status ${kind}`;
+}
+
+function explain(error) {
+  if (error instanceof HttpError && (error.status === 401 || error.status === 403)) {
+    return "The service requires a signed CDS Hooks JWT, which this page cannot make. Run it locally with authentication off (see docs/sandbox.md).";
+  }
+  if (error instanceof HttpError) {
+    const details = (error.body?.details || [])
+      .map((d) => (typeof d === "object" ? Object.values(d).join(": ") : String(d)))
+      .join("; ");
+    return `HTTP ${error.status}: ${error.body?.message || "error"}${details ? ` (${details})` : ""}`;
+  }
+  return String(error.message || error);
+}
+
+// ---- request side ----------------------------------------------------------------------------
+
+async function loadServices() {
+  const discovery = await call("cds-services");
+  state.services = discovery.services || [];
+  const select = $("service-select");
+  select.replaceChildren(
+    ...state.services.map((s) => el("option", { value: s.id }, `${s.hook} · ${s.id}`)),
+  );
+}
+
+async function loadFixtureList() {
+  const { fixtures } = await call("demo/fixtures");
+  $("fixture-select").append(...fixtures.map((f) => el("option", { value: f.name }, f.title)));
+  return fixtures;
+}
+
+function describeExpected(expected) {
+  const cards = expected.cards || [];
+  if (!cards.length) return "Expected: no card.";
+  return (
+    "Expected: " +
+    cards
+      .map((c) => {
+        const suggestions = (c.suggestions || []).map((s) => s.join("+")).join(", ");
+        return `${c.scenario} · ${c.indicator} · ${c.rating}${suggestions ? ` · suggestion: ${suggestions}` : ""}`;
+      })
+      .join(" | ")
+  );
+}
+
+async function loadFixture(name) {
+  clearResults();
+  if (!name) {
+    $("fixture-info").hidden = true;
+    $("request-json").value = "";
+    return;
+  }
+  const fixture = await call(`demo/fixtures/${encodeURIComponent(name)}`);
+  $("fixture-story").textContent = fixture.story;
+  $("fixture-expected").textContent = describeExpected(fixture.expected);
+  $("fixture-info").hidden = false;
+  $("request-json").value = JSON.stringify(fixture.request, null, 2);
+  $("service-select").value = fixture.service;
+  setStatus(`Loaded “${fixture.title}”, with times rendered for now.`);
+}
+
+function followHookOfPastedRequest() {
+  let hook;
+  try {
+    hook = JSON.parse($("request-json").value).hook;
+  } catch {
+    return;
+  }
+  const current = state.services.find((s) => s.id === $("service-select").value);
+  const match = state.services.find((s) => s.hook === hook);
+  if (match && current?.hook !== hook) $("service-select").value = match.id;
+}
+
+async function send() {
+  let request;
+  try {
+    request = JSON.parse($("request-json").value);
+  } catch (error) {
+    setStatus(`The request is not valid JSON: ${error.message}`, "error");
+    return;
+  }
+  clearResults();
+  state.request = request;
+  state.serviceId = $("service-select").value;
+  setStatus(`Calling ${state.serviceId}…`);
+  try {
+    const response = await call(`cds-services/${encodeURIComponent(state.serviceId)}`, {
+      method: "POST",
+      body: JSON.stringify(request),
+    });
+    renderResponse(request, response);
+    const count = response.cards.length;
+    setStatus(
+      count ? `The service returned ${count} card${count > 1 ? "s" : ""}.` : "No card: the service stays silent for this request.",
+      "ok",
+    );
+  } catch (error) {
+    setStatus(explain(error), "error");
+  }
+}
+
+// ---- EHR side --------------------------------------------------------------------------------
+
+function clearResults() {
+  for (const id of ["patient-banner", "orders", "system-actions", "raw"]) $(id).hidden = true;
+  $("cards").replaceChildren();
+}
+
+function codingText(concept) {
+  if (!concept) return "";
+  if (concept.text) return concept.text;
+  const coding = (concept.coding || [])[0] || {};
+  const system = (coding.system || "").split("/").pop();
+  return coding.display || `${system} ${coding.code || "?"}`;
+}
+
+function ageOf(birthDate) {
+  const born = new Date(birthDate);
+  if (Number.isNaN(born.getTime())) return null;
+  return Math.floor((Date.now() - born.getTime()) / (365.25 * 24 * 3600 * 1000));
+}
+
+function renderPatient(patient) {
+  if (!patient || patient.resourceType !== "Patient") return;
+  const name = (patient.name || [])[0] || {};
+  const fullName = [...(name.given || []), name.family].filter(Boolean).join(" ") || patient.id;
+  const age = patient.birthDate ? ageOf(patient.birthDate) : null;
+  const banner = $("patient-banner");
+  banner.replaceChildren(
+    el("strong", {}, fullName),
+    el("span", {}, [patient.gender, age !== null ? `${age} y` : "age unknown"].filter(Boolean).join(" · ")),
+    el("span", { class: "muted" }, `Patient/${patient.id}`),
+  );
+  banner.hidden = false;
+}
+
+function renderOrders(request) {
+  const entries = request.context?.draftOrders?.entry || [];
+  const selections = request.context?.selections || [];
+  const list = $("order-list");
+  list.replaceChildren(
+    ...entries
+      .map((e) => e.resource)
+      .filter(Boolean)
+      .map((r) => {
+        const reference = `${r.resourceType}/${r.id}`;
+        return el(
+          "li",
+          { dataset: { reference } },
+          el("span", { class: "order-name" }, codingText(r.code) || reference),
+          el("span", { class: "muted" }, ` ${reference} · ${r.status || "?"}`),
+          selections.includes(reference) ? el("span", { class: "tag" }, "selected") : null,
+          (r.reasonCode || []).length ? el("span", { class: "muted" }, ` · reason: ${r.reasonCode.map(codingText).join(", ")}`) : null,
+        );
+      }),
+  );
+  $("orders").hidden = !entries.length;
+}
+
+function applyActions(actions) {
+  for (const action of actions) {
+    if (action.type === "delete") {
+      for (const reference of action.resourceId || []) {
+        const item = [...$("order-list").children].find((li) => li.dataset.reference === reference);
+        if (item) {
+          item.classList.add("cancelled");
+          item.append(el("span", { class: "tag cancelled-tag" }, "cancelled"));
+        }
+      }
+    } else if (action.type === "create" && action.resource) {
+      $("order-list").append(
+        el(
+          "li",
+          { class: "created" },
+          el("span", { class: "order-name" }, codingText(action.resource.code)),
+          el("span", { class: "tag created-tag" }, "new draft"),
+        ),
+      );
+    }
+  }
+}
+
+function renderAction(action) {
+  const target = action.resourceId?.join(", ") || action.resource?.resourceType || "";
+  const item = el(
+    "li",
+    { class: `action action-${action.type}` },
+    el("strong", {}, `${ACTION_VERBS[action.type] || action.type} `),
+    el("span", {}, action.type === "create" ? `${target}: ${codingText(action.resource?.code)}` : target),
+    action.description ? el("div", { class: "muted" }, action.description) : null,
+  );
+  if (action.resource) {
+    item.append(
+      el(
+        "details",
+        {},
+        el("summary", {}, "resource"),
+        el("pre", {}, JSON.stringify(action.resource, null, 2)),
+      ),
+    );
+  }
+  return item;
+}
+
+// A card with selectionBehavior "any" lets the clinician accept several suggestions; otherwise one
+// answer (accept or override) settles the card.
+async function sendFeedback(card, article, item, describe, controls) {
+  const status = article.querySelector(".feedback-status");
+  for (const control of controls) control.disabled = true;
+  status.textContent = "Sending feedback…";
+  try {
+    const answer = await call(`cds-services/${encodeURIComponent(state.serviceId)}/feedback`, {
+      method: "POST",
+      body: JSON.stringify({
+        feedback: [{ card: card.uuid, outcomeTimestamp: new Date().toISOString(), ...item }],
+      }),
+    });
+    status.textContent = `Feedback sent: ${describe} (stored ${answer.stored}).`;
+    status.classList.add("ok");
+    return true;
+  } catch (error) {
+    status.textContent = `Feedback failed: ${explain(error)}`;
+    status.classList.add("error");
+    for (const control of controls) control.disabled = false;
+    return false;
+  }
+}
+
+function renderCard(card) {
+  const article = el("article", {
+    class: `card indicator-${card.indicator}`,
+    dataset: { uuid: card.uuid, scenario: card.source?.topic?.code || "" },
+  });
+  const source = card.source || {};
+  const sourceLink = /^https?:\/\//i.test(source.url || "")
+    ? el("a", { href: source.url, target: "_blank", rel: "noopener noreferrer" }, source.label)
+    : el("span", {}, source.label);
+  const extension = card.extension || {};
+  const facts = [
+    extension["pdph-imaging.rating"] && `rating of the ordered study: ${extension["pdph-imaging.rating"]}`,
+    extension["pdph-imaging.hours-since-puncture"] !== undefined &&
+      `${extension["pdph-imaging.hours-since-puncture"]} h since puncture`,
+  ].filter(Boolean);
+
+  article.append(
+    el(
+      "header",
+      {},
+      el("span", { class: "badge" }, card.indicator),
+      el("h3", { class: "summary" }, card.summary),
+    ),
+    facts.length ? el("p", { class: "facts muted" }, facts.join(" · ")) : null,
+    card.detail ? el("div", { class: "detail" }, renderMarkdown(card.detail)) : null,
+    el(
+      "p",
+      { class: "source" },
+      "Source: ",
+      sourceLink,
+      source.topic?.display ? el("span", { class: "muted" }, ` · ${source.topic.display}`) : null,
+    ),
+  );
+
+  const suggestions = card.suggestions || [];
+  if (suggestions.length) {
+    const box = el("div", { class: "suggestions" }, el("h4", {}, "Suggestions"));
+    for (const suggestion of suggestions) {
+      box.append(
+        el(
+          "div",
+          { class: "suggestion", dataset: { uuid: suggestion.uuid } },
+          el(
+            "button",
+            {
+              type: "button",
+              class: "accept",
+              dataset: { suggestion: suggestion.uuid },
+              onclick: async (event) => {
+                const button = event.currentTarget;
+                const controls =
+                  card.selectionBehavior === "any"
+                    ? [button, ...article.querySelectorAll(".override select, .override input, .override button")]
+                    : [...article.querySelectorAll("button, select, input")];
+                const ok = await sendFeedback(
+                  card,
+                  article,
+                  { outcome: "accepted", acceptedSuggestions: [{ id: suggestion.uuid }] },
+                  `accepted “${suggestion.label}”`,
+                  controls,
+                );
+                if (ok) {
+                  applyActions(suggestion.actions || []);
+                  button.closest(".suggestion").classList.add("accepted");
+                }
+              },
+            },
+            suggestion.isRecommended ? "★ " : "",
+            suggestion.label,
+          ),
+          el("ul", { class: "actions" }, (suggestion.actions || []).map(renderAction)),
+        ),
+      );
+    }
+    if (card.selectionBehavior) {
+      box.append(el("p", { class: "selection muted" }, `Selection: ${card.selectionBehavior}.`));
+    }
+    article.append(box);
+  }
+
+  const reasons = card.overrideReasons || [];
+  if (reasons.length) {
+    const select = el(
+      "select",
+      { class: "override-reason", "aria-label": "Override reason" },
+      reasons.map((r, i) => el("option", { value: String(i) }, r.display || r.code)),
+    );
+    const comment = el("input", { type: "text", class: "override-comment", placeholder: "Comment (optional)", "aria-label": "Comment" });
+    article.append(
+      el(
+        "div",
+        { class: "override" },
+        el("h4", {}, "Override"),
+        select,
+        comment,
+        el(
+          "button",
+          {
+            type: "button",
+            class: "override-send",
+            onclick: () => {
+              const reason = reasons[Number(select.value)];
+              const overrideReason = { reason };
+              if (comment.value.trim()) overrideReason.userComment = comment.value.trim();
+              sendFeedback(
+                card,
+                article,
+                { outcome: "overridden", overrideReason },
+                `overridden, “${reason.display || reason.code}”`,
+                [...article.querySelectorAll("button, select, input")],
+              );
+            },
+          },
+          "Override and send feedback",
+        ),
+      ),
+    );
+  }
+  article.append(el("p", { class: "feedback-status", role: "status" }));
+  return article;
+}
+
+function renderSystemActions(response) {
+  const actions = response.systemActions || response.extension?.systemActions || [];
+  $("system-action-list").replaceChildren(
+    ...actions.map((action) => {
+      const resource = action.resource || {};
+      const rating = (resource.extension || [])
+        .filter((e) => e.url === "http://fhir.org/argonaut/Extension/pama-rating")
+        .map((e) => (e.valueCodeableConcept?.coding || [])[0]?.code)[0];
+      return el(
+        "li",
+        {},
+        el("strong", {}, `${ACTION_VERBS[action.type] || action.type} ${resource.resourceType}/${resource.id}`),
+        rating ? el("span", { class: "tag" }, `PAMA rating: ${rating}`) : null,
+        action.description ? el("div", { class: "muted" }, action.description) : null,
+      );
+    }),
+  );
+  $("system-actions").hidden = !actions.length;
+}
+
+function renderResponse(request, response) {
+  renderPatient(request.prefetch?.patient);
+  renderOrders(request);
+  $("cards").replaceChildren(...response.cards.map(renderCard));
+  renderSystemActions(response);
+  $("raw-json").textContent = JSON.stringify(response, null, 2);
+  $("raw").hidden = false;
+}
+
+// ---- start -----------------------------------------------------------------------------------
+
+async function start() {
+  $("fixture-select").addEventListener("change", (e) => loadFixture(e.target.value).catch((err) => setStatus(explain(err), "error")));
+  $("request-json").addEventListener("input", followHookOfPastedRequest);
+  $("send").addEventListener("click", send);
+  try {
+    await loadServices();
+    const fixtures = await loadFixtureList();
+    const wanted = new URLSearchParams(window.location.search).get("fixture");
+    if (wanted && fixtures.some((f) => f.name === wanted)) {
+      $("fixture-select").value = wanted;
+      await loadFixture(wanted);
+    } else {
+      setStatus(`${fixtures.length} scenarios available. Pick one, or paste a request.`);
+    }
+    document.body.dataset.ready = "true";
+  } catch (error) {
+    setStatus(explain(error), "error");
+  }
+}
+
+start();

@@ -1,0 +1,58 @@
+"""Shared test fixtures: an app per test on a temporary SQLite store and a fixed clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from cds_service.app import create_app
+from cds_service.config import HOOKS_DIR, Settings
+from cds_service.fixture_loader import FIXTURES_DIR, load_fixture
+from cds_service.knowledge import Knowledge
+from cds_service.registry import load_services
+
+NOW = datetime(2026, 11, 24, 15, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def knowledge() -> Knowledge:
+    return next(iter(load_services(HOOKS_DIR).values())).knowledge
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    # The clinical and API tests are not about authentication (tests/test_security_*.py are).
+    return Settings(database_url=f"sqlite:///{tmp_path / 'feedback.sqlite3'}", auth_required=False)
+
+
+@pytest.fixture
+def make_app(settings: Settings) -> Callable[..., FastAPI]:
+    def build(**overrides: Any) -> FastAPI:
+        return create_app(settings.model_copy(update=overrides), clock=lambda: NOW)
+
+    return build
+
+
+@pytest.fixture
+async def client(make_app: Callable[..., FastAPI]) -> AsyncIterator[httpx.AsyncClient]:
+    app = make_app()
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            c.app = app  # type: ignore[attr-defined]
+            yield c
+
+
+def fixture(name: str, now: datetime = NOW) -> dict[str, Any]:
+    return load_fixture(FIXTURES_DIR / f"{name}.json", now)

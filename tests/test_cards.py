@@ -1,0 +1,129 @@
+"""Card rendering against the CDS Hooks 2.0 rules and SPEC §4, over every fixture."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cds_service.fixture_loader import fixture_paths, load_fixture
+from tests.builders import (
+    CPT,
+    MRI_BRAIN_WWO,
+    concept,
+    evaluate_now,
+    hook_request,
+    lumbar_puncture,
+    pdph,
+    service_request,
+)
+from tests.conftest import NOW
+
+RATINGS = {"usually-appropriate", "may-be-appropriate", "usually-not-appropriate", "not-rated"}
+NEVER_DISCOURAGE = {"pdph-acute-red-flags", "altered-mental-status"}
+
+
+def empty_values(value: Any, path: str = "$") -> list[str]:
+    """Paths of null or empty values (CDS Hooks 2.0 forbids them)."""
+    if value is None or value == "" or value == [] or value == {}:
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in empty_values(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in empty_values(v, f"{path}[{i}]")]
+    return []
+
+
+def responses(
+    confirm: bool, mirror: bool = False
+) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    out = []
+    for path in fixture_paths():
+        fx = load_fixture(path, NOW)
+        evaluation = evaluate_now(
+            fx["request"],
+            confirm_appropriate_orders=confirm,
+            system_actions_in_extension=mirror,
+        )
+        out.append((path.stem, fx["request"], evaluation.response.to_json_dict()))
+    return out
+
+
+ALL = responses(confirm=False) + responses(confirm=True, mirror=True)
+
+
+@pytest.mark.parametrize(("name", "request_", "response"), ALL, ids=[a[0] for a in ALL])
+def test_card_contract(name: str, request_: dict[str, Any], response: dict[str, Any]) -> None:
+    assert empty_values({k: v for k, v in response.items() if k != "cards"} | {"x": 1}) == []
+    for card in response["cards"]:
+        assert empty_values(card) == []
+        assert len(card["summary"]) < 140
+        assert card["indicator"] in {"info", "warning", "critical"}
+        assert card["source"]["label"].startswith("ACR Appropriateness Criteria")
+        assert card["source"]["topic"]["system"] == "urn:pdph-imaging:scenario"
+        assert card["extension"]["pdph-imaging.rating"] in RATINGS
+        hours = card["extension"].get("pdph-imaging.hours-since-puncture")
+        assert hours is None or isinstance(hours, float)
+        suggestions = card.get("suggestions", [])
+        assert ("selectionBehavior" in card) == bool(suggestions)
+        assert all(r["display"] for r in card.get("overrideReasons", []))
+        for suggestion in suggestions:
+            assert suggestion["uuid"] and suggestion["actions"]
+            types = [a["type"] for a in suggestion["actions"]]
+            if card["source"]["topic"]["code"] in NEVER_DISCOURAGE:
+                assert types != ["delete"], "never offer a bare cancellation here"
+            for action in suggestion["actions"]:
+                if action["type"] == "delete":
+                    assert action["resourceId"] == [card["extension"]["pdph-imaging.draft-order"]]
+                if action["type"] == "create":
+                    created = action["resource"]
+                    assert created["resourceType"] == "ServiceRequest"
+                    assert (created["status"], created["intent"]) == ("draft", "order")
+                    assert created["subject"] == {
+                        "reference": f"Patient/{request_['context']['patientId']}"
+                    }
+                    assert created["code"]["text"]
+    uuids = [c["uuid"] for c in response["cards"]] + [
+        s["uuid"] for c in response["cards"] for s in c.get("suggestions", [])
+    ]
+    assert len(uuids) == len(set(uuids))
+
+
+def test_dsm_suggestion_names_the_study_in_words() -> None:
+    evaluation = evaluate_now(
+        hook_request([service_request("sr-1", MRI_BRAIN_WWO)], [lumbar_puncture(100), pdph()])
+    )
+    card = evaluation.response.to_json_dict()["cards"][0]
+    create = card["suggestions"][0]["actions"][1]
+    assert (
+        create["resource"]["code"]["text"]
+        == "Radiographic myelography, digital subtraction, complete spine"
+    )
+    assert "☢☢☢☢" in card["detail"] and "100 hours ago" in card["detail"]
+
+
+def test_confirmation_card_is_configurable() -> None:
+    dsm = service_request("sr-dsm", concept(CPT, "72270", "Digital subtraction myelography"))
+    request = hook_request([dsm], [lumbar_puncture(100), pdph()])
+    assert evaluate_now(request).response.cards == []
+    confirmed = evaluate_now(request, confirm_appropriate_orders=True).response.cards
+    assert [c.indicator for c in confirmed] == ["info"]
+    assert confirmed[0].extension is not None
+    assert confirmed[0].extension["pdph-imaging.rating"] == "usually-appropriate"
+
+
+def test_system_actions_switch_and_sandbox_mirror() -> None:
+    request = hook_request([service_request("sr-1", MRI_BRAIN_WWO)], [lumbar_puncture(30), pdph()])
+    assert evaluate_now(request, system_actions=False).response.systemActions is None
+    mirrored = evaluate_now(request, system_actions_in_extension=True).response.to_json_dict()
+    assert mirrored["extension"]["systemActions"] == mirrored["systemActions"]
+    update = mirrored["systemActions"][0]
+    assert update["type"] == "update"
+    assert update["resource"]["code"] == MRI_BRAIN_WWO  # the order itself is unchanged
+    assert request["context"]["draftOrders"]["entry"][0]["resource"].get("extension") is None
+
+
+def test_summary_fits_with_the_longest_study_name() -> None:
+    order = service_request("sr-1", concept(CPT, "72270", "Lumbar myelogram"))
+    evaluation = evaluate_now(hook_request([order], [lumbar_puncture(100), pdph()]))
+    assert all(len(c.summary) < 140 for c in evaluation.response.cards)

@@ -1,0 +1,129 @@
+"""The `cds-service` command line: evaluate (fixture files, --pretty), discovery, fixtures-table."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cds_service.cli import cli
+from cds_service.config import Settings
+from cds_service.fixture_docs import fixtures_readme
+from cds_service.fixture_loader import FIXTURES_DIR, load_fixture
+from tests.conftest import NOW
+
+runner = CliRunner()
+SEED = FIXTURES_DIR / "seed-persistent-45f-4-days-after-lp.json"
+
+
+def test_evaluate_renders_a_fixtures_time_tokens() -> None:
+    result = runner.invoke(cli, ["evaluate", str(SEED)])
+    assert result.exit_code == 0, result.output
+    [card] = json.loads(result.stdout)["cards"]
+    assert card["source"]["topic"]["code"] == "pdph-persistent"
+    assert card["extension"]["pdph-imaging.hours-since-puncture"] == 96.0
+
+
+def test_evaluate_as_of_a_given_instant() -> None:
+    result = runner.invoke(cli, ["evaluate", str(SEED), "--now", "2030-02-01T08:00:00+01:00"])
+    assert result.exit_code == 0, result.output
+    [card] = json.loads(result.stdout)["cards"]
+    assert card["extension"]["pdph-imaging.hours-since-puncture"] == 96.0
+
+
+def test_evaluate_needs_a_zone_in_now() -> None:
+    result = runner.invoke(cli, ["evaluate", str(SEED), "--now", "2030-02-01T08:00:00"])
+    assert result.exit_code == 2
+    assert "time zone" in result.output
+
+
+def test_evaluate_a_plain_request_picks_the_service_by_hook(tmp_path: Path) -> None:
+    fixture = load_fixture(FIXTURES_DIR / "multiple-orders-persistent-order-sign.json", NOW)
+    request_file = tmp_path / "request.json"
+    request_file.write_text(json.dumps(fixture["request"]), encoding="utf-8")
+    result = runner.invoke(cli, ["evaluate", str(request_file), "--now", NOW.isoformat()])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["cards"]) == 2
+
+
+def test_evaluate_pretty_prints_a_table() -> None:
+    result = runner.invoke(cli, ["evaluate", str(SEED), "--pretty"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Cards: 1"
+    assert lines[1].split() == [
+        "#",
+        "indicator",
+        "scenario",
+        "rating",
+        "hours",
+        "draft",
+        "order",
+        "suggestions",
+    ]
+    row = lines[3]
+    for cell in ("warning", "pdph-persistent", "usually-not-appropriate", "96", "sr-mri-brain"):
+        assert cell in row
+    assert "Replace with Radiographic myelography, digital subtraction, complete spine" in row
+    assert "System actions: 1" in result.stdout
+    assert "update ServiceRequest/sr-mri-brain: PAMA rating not-appropriate" in result.stdout
+
+
+def test_evaluate_pretty_of_a_silent_fixture() -> None:
+    result = runner.invoke(
+        cli, ["evaluate", str(FIXTURES_DIR / "child-is-silent.json"), "--pretty"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "Cards: 0"
+    assert "System actions: 0" in result.stdout
+
+
+def test_discovery_lists_both_services() -> None:
+    result = runner.invoke(cli, ["discovery"])
+    assert result.exit_code == 0, result.output
+    services = json.loads(result.stdout)["services"]
+    assert {s["id"]: s["hook"] for s in services} == {
+        "pdph-imaging-order-select": "order-select",
+        "pdph-imaging-order-sign": "order-sign",
+    }
+
+
+def test_committed_fixtures_readme_is_up_to_date(settings: Settings) -> None:
+    expected = asyncio.run(fixtures_readme(FIXTURES_DIR, settings))
+    committed = (FIXTURES_DIR / "README.md").read_text(encoding="utf-8")
+    assert committed == expected, "run: cds-service fixtures-table --write"
+
+
+def test_fixtures_table_lists_every_fixture_for_a_clinician() -> None:
+    result = runner.invoke(cli, ["fixtures-table", str(FIXTURES_DIR)])
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| **")]
+    assert len(rows) == len(list(FIXTURES_DIR.glob("*.json")))
+    seed = next(r for r in rows if "seed-persistent-45f-4-days-after-lp.json" in r)
+    assert "`pdph-persistent`: warning, usually not appropriate, 96 h after the puncture" in seed
+    assert "Replace with Radiographic myelography, digital subtraction, complete spine" in seed
+    silent = next(r for r in rows if "child-is-silent.json" in r)
+    assert "| No card |" in silent
+
+
+def test_fixtures_table_check_and_write(tmp_path: Path) -> None:
+    for name in ("child-is-silent.json", "seed-persistent-45f-4-days-after-lp.json"):
+        (tmp_path / name).write_bytes((FIXTURES_DIR / name).read_bytes())
+    stale = runner.invoke(cli, ["fixtures-table", str(tmp_path), "--check"])
+    assert stale.exit_code == 1
+    written = runner.invoke(cli, ["fixtures-table", str(tmp_path), "--write"])
+    assert written.exit_code == 0, written.output
+    fresh = runner.invoke(cli, ["fixtures-table", str(tmp_path), "--check"])
+    assert fresh.exit_code == 0, fresh.output
+
+
+def test_fixtures_table_refuses_to_document_a_wrong_fixture(tmp_path: Path) -> None:
+    fixture = json.loads(SEED.read_text(encoding="utf-8"))
+    fixture["expected"]["cards"][0]["rating"] = "usually-appropriate"
+    (tmp_path / "wrong.json").write_text(json.dumps(fixture), encoding="utf-8")
+    result = runner.invoke(cli, ["fixtures-table", str(tmp_path), "--write"])
+    assert result.exit_code == 2
+    assert "wrong.json" in result.output
+    assert not (tmp_path / "README.md").exists()

@@ -1,0 +1,146 @@
+"""The demo page end to end in headless Chromium: the app under uvicorn on a free loopback port with a
+temporary SQLite store, a clinician's clicks, and the feedback rows they leave in the store."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from cds_service.app import create_app
+from cds_service.config import Settings
+from cds_service.fixture_loader import FIXTURES_DIR, load_fixture
+from cds_service.store import FeedbackStore, feedback
+from tests.demo_helpers import (
+    ARTIFACTS,
+    chromium_page,
+    requires_chromium,
+    running_server,
+    without_auth,
+)
+
+pytestmark = requires_chromium
+
+DSM = "Radiographic myelography, digital subtraction, complete spine"
+
+
+def stored_rows(settings: Settings) -> list[dict[str, Any]]:
+    store = FeedbackStore(settings.database_url)
+    with store.engine.connect() as connection:
+        return [dict(row) for row in connection.execute(select(feedback)).mappings()]
+
+
+def open_demo(page: Any, base_url: str) -> None:
+    page.goto(f"{base_url}/demo")
+    page.wait_for_selector("body[data-ready=true]")
+
+
+def test_persistent_pdph_accepting_dsm_stores_feedback(settings: Settings, tmp_path: Path) -> None:
+    settings = without_auth(settings, demo_enabled=True)
+    app = create_app(settings)
+    with running_server(app) as base_url, chromium_page(tmp_path / "profile") as page:
+        open_demo(page, base_url)
+        page.select_option("#fixture-select", "seed-persistent-45f-4-days-after-lp")
+        page.wait_for_selector("#fixture-info:not([hidden])")
+        assert "four days ago" in page.inner_text("#fixture-story")
+        page.click("#send")
+
+        card = page.locator("article.card")
+        card.wait_for()
+        assert card.count() == 1
+        assert "indicator-warning" in (card.get_attribute("class") or "")
+        assert card.get_attribute("data-scenario") == "pdph-persistent"
+        assert card.locator(".badge").inner_text().lower() == "warning"
+        detail = card.locator(".detail")
+        assert detail.locator("strong").count() >= 3  # the Markdown detail is rendered...
+        assert detail.locator("li").count() >= 4
+        assert "**" not in detail.inner_text()  # ...not shown raw
+        assert (card.locator(".source a").get_attribute("href") or "").startswith("https://")
+        assert card.locator(".override-reason option").count() >= 2
+
+        accept = card.locator("button.accept", has_text=DSM)
+        assert accept.count() == 1
+        actions = card.locator(".suggestion .actions").inner_text()
+        assert "Cancel" in actions and "ServiceRequest/sr-mri-brain" in actions
+        assert f"Create ServiceRequest: {DSM}" in actions
+        suggestion_uuid = accept.get_attribute("data-suggestion")
+        card_uuid = card.get_attribute("data-uuid")
+
+        accept.click()
+        page.wait_for_selector(".feedback-status.ok")
+        assert "stored 1" in card.locator(".feedback-status").inner_text()
+        assert page.locator("#order-list li.cancelled").count() == 1
+        assert DSM in page.locator("#order-list li.created").inner_text()
+        assert "not-appropriate" in page.inner_text("#system-action-list")
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "demo-persistent-pdph.png"), full_page=True)
+        assert page.errors == []
+
+    assert FeedbackStore(settings.database_url).count() == 1
+    [row] = stored_rows(settings)
+    assert row["service_id"] == "pdph-imaging-order-select"
+    assert row["card_uuid"] == card_uuid
+    assert row["outcome"] == "accepted"
+    assert json.loads(row["accepted_suggestions"]) == [suggestion_uuid]
+
+
+def test_pasted_sandbox_request_overridden_with_a_reason(
+    settings: Settings, tmp_path: Path
+) -> None:
+    settings = without_auth(settings, demo_enabled=True)
+    fixture = load_fixture(
+        FIXTURES_DIR / "sandbox-pama-ct-head-headache-after-epidural.json", datetime.now(UTC)
+    )
+    with running_server(create_app(settings)) as base_url, chromium_page(tmp_path / "p") as page:
+        open_demo(page, base_url)
+        page.select_option("#service-select", "pdph-imaging-order-sign")
+        page.fill("#request-json", json.dumps(fixture["request"]))
+        # the pasted request's hook picks the service
+        assert page.input_value("#service-select") == "pdph-imaging-order-select"
+        page.click("#send")
+
+        card = page.locator("article.card")
+        card.wait_for()
+        assert card.get_attribute("data-scenario") == "pdph-acute"
+        assert "Cancel" in card.locator(".suggestion .actions").inner_text()
+        reason = card.locator(".override-reason option").nth(1)
+        reason_text = reason.inner_text()
+        card.locator(".override-reason").select_option(index=1)
+        card.locator(".override-comment").fill("Severe headache, patient asks for imaging")
+        card.locator("button.override-send").click()
+        page.wait_for_selector(".feedback-status.ok")
+        assert "overridden" in card.locator(".feedback-status").inner_text()
+        assert card.locator("button.accept").is_disabled()
+        assert page.errors == []
+
+    [row] = stored_rows(settings)
+    assert row["outcome"] == "overridden"
+    assert row["override_reason_display"] == reason_text
+    assert row["user_comment"] == "Severe headache, patient asks for imaging"
+
+
+def test_markdown_renderer_builds_elements_and_never_markup(
+    settings: Settings, tmp_path: Path
+) -> None:
+    settings = without_auth(settings, demo_enabled=True)
+    source = "**Why** it *matters*\nsame paragraph\n\n- one `x`\n- two <img src=x onerror=alert(1)>\n  continued\n\n1. first\n2. [link](https://example.org) [bad](javascript:alert(1))"
+    script = """async (text) => {
+        const { renderMarkdown } = await import("./demo/assets/markdown.js");
+        const box = document.createElement("div");
+        box.append(renderMarkdown(text));
+        return box.innerHTML;
+    }"""
+    with running_server(create_app(settings)) as base_url, chromium_page(tmp_path / "p") as page:
+        open_demo(page, base_url)
+        html = page.evaluate(script, source)
+    assert html == (
+        "<p><strong>Why</strong> it <em>matters</em> same paragraph</p>"
+        "<ul><li>one <code>x</code></li>"
+        "<li>two &lt;img src=x onerror=alert(1)&gt; continued</li></ul>"
+        '<ol><li>first</li><li><a href="https://example.org" target="_blank" '
+        'rel="noopener noreferrer">link</a> [bad](javascript:alert(1))</li></ol>'
+    )

@@ -1,0 +1,131 @@
+"""Knowledge files are validated at start-up: a broken rule stops the service before it answers."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cds_service.config import HOOKS_DIR
+from cds_service.knowledge import Knowledge, Scenario, load_knowledge
+from cds_service.registry import load_services
+
+
+@pytest.fixture
+def hooks_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "hooks"
+    shutil.copytree(HOOKS_DIR, target)
+    return target
+
+
+def edit(path: Path, change: Callable[[dict], None]) -> None:  # type: ignore[type-arg]
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+
+def test_shipped_knowledge_loads(knowledge: Knowledge) -> None:
+    assert set(knowledge.rules.scenarios) == set(Scenario)
+    for concept in knowledge.valuesets.findings.values():
+        assert all(code.source for code in concept.codes)
+
+
+BREAKAGES: list[tuple[str, str, Callable[[dict], None]]] = [  # type: ignore[type-arg]
+    ("missing matrix cell", "rules.yaml", lambda d: d["ratings"]["sih"].pop("mri-spine")),
+    (
+        "unknown rating",
+        "rules.yaml",
+        lambda d: d["ratings"]["sih"]["mri-spine"].update(rating="OK"),
+    ),
+    (
+        "rating without source",
+        "rules.yaml",
+        lambda d: d["ratings"]["sih"]["mri-spine"].pop("source"),
+    ),
+    (
+        "cancel where imaging must never be discouraged",
+        "rules.yaml",
+        lambda d: d["scenarios"]["altered-mental-status"].update(suggestions=[{"kind": "cancel"}]),
+    ),
+    (
+        "undefined override reason",
+        "rules.yaml",
+        lambda d: d["scenarios"]["sih"]["override_reasons"].append("because"),
+    ),
+    (
+        "unknown orderable",
+        "rules.yaml",
+        lambda d: d["scenarios"]["pdph-persistent"]["suggestions"][0].update(orderables=["pet-ct"]),
+    ),
+    (
+        "code without source",
+        "valuesets.yaml",
+        lambda d: d["procedures"]["dural-puncture"]["codes"][0].pop("source"),
+    ),
+    (
+        "invalid regular expression",
+        "valuesets.yaml",
+        lambda d: d["findings"]["fever"]["text"].append("(unclosed"),
+    ),
+    (
+        "imaging code to an unknown study",
+        "imaging.yaml",
+        lambda d: d["codes"][0].update(study="pet-ct"),
+    ),
+    (
+        "typo in a field name",
+        "imaging.yaml",
+        lambda d: d["studies"]["ct-spine"].update(ratng_row="x"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("file", "change"), [b[1:] for b in BREAKAGES], ids=[b[0] for b in BREAKAGES]
+)
+def test_broken_knowledge_is_refused(
+    hooks_copy: Path, file: str, change: Callable[[dict], None]
+) -> None:  # type: ignore[type-arg]
+    edit(hooks_copy / "pdph_imaging" / file, change)
+    with pytest.raises(Exception):  # noqa: B017 - pydantic, re or our own ValueError
+        load_knowledge(hooks_copy / "pdph_imaging")
+
+
+def test_service_declarations_are_validated(hooks_copy: Path) -> None:
+    edit(
+        hooks_copy / "pdph-imaging-order-sign.yaml",
+        lambda d: d["prefetch"].update(meds="MedicationRequest?patient={{context.patientId}}"),
+    )
+    with pytest.raises(ValueError, match="prefetch"):
+        load_services(hooks_copy)
+
+
+def test_a_new_service_is_one_file(hooks_copy: Path) -> None:
+    declaration = yaml.safe_load((hooks_copy / "pdph-imaging-order-sign.yaml").read_text())
+    declaration["id"] = "pdph-imaging-order-sign-site-b"
+    (hooks_copy / "site-b.yaml").write_text(yaml.safe_dump(declaration))
+    services = load_services(hooks_copy)
+    assert "pdph-imaging-order-sign-site-b" in services
+    assert (
+        services["pdph-imaging-order-sign-site-b"].knowledge
+        is services["pdph-imaging-order-sign"].knowledge
+    )
+
+
+def test_local_codes_extend_a_value_set(hooks_copy: Path) -> None:
+    edit(
+        hooks_copy / "pdph_imaging" / "valuesets.yaml",
+        lambda d: d["procedures"]["dural-puncture"]["codes"].append(
+            {
+                "system": "urn:oid:1.2.3.local",
+                "code": "LP-01",
+                "display": "Local LP",
+                "source": "site catalogue",
+            }
+        ),
+    )
+    knowledge = load_knowledge(hooks_copy / "pdph_imaging")
+    assert knowledge.procedures["dural-puncture"].matches_code("urn:oid:1.2.3.local", "LP-01")
