@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine with Python 3.11+ and make:
 #   make run    start the service on http://127.0.0.1:8080 (embedded SQLite, auth off for local use)
 #   make test   lint, type-check and run the whole test suite
+#   make bench  the benchmark (bench/README.md): a few minutes; writes bench/results/ and README.md
 # Both create .venv/ and install the project into it first (again whenever pyproject.toml changes).
 
 VENV  := .venv
@@ -8,7 +9,9 @@ BIN   := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
 PYTHON ?= python3
 
-.PHONY: run test
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+.PHONY: run test bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +27,10 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy cds_service
 	$(BIN)/pytest
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run --update-readme $(BENCH_ARGS)
