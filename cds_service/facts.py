@@ -191,7 +191,7 @@ def _observation_absent(raw: dict[str, Any]) -> bool:
 def _observations(
     raw: list[dict[str, Any]], k: Knowledge, now: datetime, t: Thresholds
 ) -> list[Finding]:
-    temperature = {"body-temperature": k.body_temperature}
+    temperature = k.temperature
 
     def relevant(resource: dict[str, Any]) -> bool:
         if resource.get("status") not in _OBSERVATION_STATUSES:
