@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.observation import Observation
-from fhir.resources.R4B.patient import Patient
-from fhir.resources.R4B.procedure import Procedure
-
 from cds_service.knowledge import Knowledge
-from cds_service.parse import read_resources
+from cds_service.parse import (
+    ConditionView,
+    ObservationView,
+    PatientView,
+    ProcedureView,
+    Quantity,
+    read_resources,
+)
 from cds_service.terminology import describe, match, words
 from cds_service.timing import Instant, latest_instant, youngest_age
 
@@ -78,7 +80,7 @@ def _coding_code(concept: Any) -> str | None:
     return None
 
 
-def procedure_time(procedure: Procedure) -> Instant | None:
+def procedure_time(procedure: ProcedureView) -> Instant | None:
     period = procedure.performedPeriod
     for value in (
         period.end if period else None,
@@ -102,7 +104,7 @@ def _procedures(
     patches: list[ProcedureEvent] = []
     undated = 0
     oldest = now - timedelta(days=t.lookback_days)
-    for item in read_resources(raw, Procedure, relevant):
+    for item in read_resources(raw, ProcedureView, relevant):
         kinds = match(item.raw.get("code"), k.procedures)
         description = describe(item.raw.get("code"), "spinal procedure")
         at = procedure_time(item.model)
@@ -122,7 +124,7 @@ def _procedures(
     return punctures, undated, patches
 
 
-def _condition_time(condition: Condition) -> Instant | None:
+def _condition_time(condition: ConditionView) -> Instant | None:
     onset = condition.onsetDateTime or (
         condition.onsetPeriod.start if condition.onsetPeriod else None
     )
@@ -141,7 +143,7 @@ def _conditions(
 
     oldest = now - timedelta(days=t.lookback_days)
     findings: list[Finding] = []
-    for item in read_resources(raw, Condition, relevant):
+    for item in read_resources(raw, ConditionView, relevant):
         at = _condition_time(item.model)
         if at is None:
             if _coding_code(item.raw.get("clinicalStatus")) not in _ACTIVE_CLINICAL:
@@ -156,7 +158,7 @@ def _conditions(
     return findings
 
 
-def _celsius(quantity: Any) -> float | None:
+def _celsius(quantity: Quantity | None) -> float | None:
     if quantity is None or quantity.value is None:
         return None
     value = float(quantity.value)
@@ -173,7 +175,7 @@ def _celsius(quantity: Any) -> float | None:
     return None
 
 
-def _observation_time(observation: Observation) -> Instant | None:
+def _observation_time(observation: ObservationView) -> Instant | None:
     period = observation.effectivePeriod
     value = observation.effectiveDateTime or observation.effectiveInstant
     if value is None and period is not None:
@@ -203,7 +205,7 @@ def _observations(
 
     oldest = now - timedelta(hours=t.observation_window_hours)
     findings: list[Finding] = []
-    for item in read_resources(raw, Observation, relevant):
+    for item in read_resources(raw, ObservationView, relevant):
         at = _observation_time(item.model)
         if at is None or not oldest <= at.at <= now + CLOCK_SKEW:
             continue
@@ -225,7 +227,7 @@ def _observations(
 
 
 def _age(raw: list[dict[str, Any]], patient_id: str, now: datetime) -> int | None:
-    for item in read_resources(raw, Patient):
+    for item in read_resources(raw, PatientView):
         if item.model.id in (None, patient_id):
             return youngest_age(item.model.birthDate, now)
     return None
