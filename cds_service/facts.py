@@ -240,16 +240,21 @@ def patient_facts(
     now: datetime,
     t: Thresholds,
 ) -> PatientFacts:
-    """All facts the rules read, from every resolved resource whatever prefetch key carried it."""
-    everything = [r for key in resources for r in resources[key]]
-    everything = [r for r in everything if _is_for_patient(r, patient_id)]
-    punctures, undated, patches = _procedures(everything, k, now, t)
+    """All facts the rules read, from every resolved resource whatever prefetch key carried it.
+    One pass sorts the patient's resources by type, so each reader sees only its own type."""
+    by_type: dict[Any, list[dict[str, Any]]] = {}
+    for key in resources:
+        for r in resources[key]:
+            if _is_for_patient(r, patient_id):
+                by_type.setdefault(r.get("resourceType"), []).append(r)
+    punctures, undated, patches = _procedures(by_type.get("Procedure", []), k, now, t)
     return PatientFacts(
-        age_years=_age(everything, patient_id, now),
+        age_years=_age(by_type.get("Patient", []), patient_id, now),
         punctures=punctures,
         undated_punctures=undated,
         blood_patches=patches,
-        findings=_conditions(everything, k, now, t) + _observations(everything, k, now, t),
+        findings=_conditions(by_type.get("Condition", []), k, now, t)
+        + _observations(by_type.get("Observation", []), k, now, t),
     )
 
 
