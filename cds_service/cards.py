@@ -244,7 +244,10 @@ def _create_action(name: str, d: Decision, k: Knowledge, patient_id: str) -> Act
 def system_action(d: Decision, k: Knowledge) -> Action:
     """An `update` of the draft order that records its rating, per the Argonaut CDS Hooks for PAMA
     guidance: the order is returned unchanged except for the rating extensions."""
-    resource = copy.deepcopy(d.order.raw)
+    # A shallow copy is enough: only the top-level `extension` is replaced (by a new list), nothing
+    # nested is changed, and the response is serialised at once. A deep copy of the order cost more
+    # than the rest of this function.
+    resource = dict(d.order.raw)
     ours = {PAMA_EXTENSION, PAMA_CONSULT_ID, PAMA_AUC_APPLIED}
     extensions = [
         e

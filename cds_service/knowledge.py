@@ -356,6 +356,7 @@ class Knowledge:
             part: {key: [re.compile(p, re.IGNORECASE) for p in pats] for key, pats in table.items()}
             for part, table in imaging.text.model_dump().items()
         }
+        self._card_plans: dict[tuple[Scenario, str], CardPlan] = {}
         _validate_references(self)
 
     def finding_display(self, key: str) -> str:
@@ -365,6 +366,13 @@ class Knowledge:
         return self.rules.ratings[scenario][self.imaging.studies[study_type].rating_row]
 
     def card_plan(self, scenario: Scenario, study_type: str) -> CardPlan:
+        """The plan for one study in one scenario, merged once and then reused (knowledge is frozen)."""
+        plan = self._card_plans.get((scenario, study_type))
+        if plan is None:
+            plan = self._card_plans[(scenario, study_type)] = self._merge_plan(scenario, study_type)
+        return plan
+
+    def _merge_plan(self, scenario: Scenario, study_type: str) -> CardPlan:
         rules = self.rules.scenarios[scenario]
         study = self.imaging.studies[study_type]
         override = rules.by_row.get(study.rating_row)
