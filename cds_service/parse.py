@@ -76,12 +76,21 @@ class ResourceView(_Element):
 
     id: IdType | None = None
 
+    _choice_keys: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._choice_keys = tuple(
+            (prefix, tuple(prefix + suffix for suffix in suffixes))
+            for prefix, suffixes in cls.choices.items()
+        )
+
     @model_validator(mode="before")
     @classmethod
     def _one_value_per_choice(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            for prefix, suffixes in cls.choices.items():
-                present = [s for s in suffixes if data.get(prefix + s) is not None]
+            for prefix, keys in cls._choice_keys:
+                present = [key for key in keys if data.get(key) is not None]
                 if len(present) > 1:
                     raise ValueError(f"{prefix}[x] has more than one value: {present}")
         return data
