@@ -131,6 +131,33 @@ class InProcess:
     async def post(self, path: str, body: bytes) -> httpx.Response:
         return await self.client.post(path, content=body, headers=HEADERS)
 
+    async def interleaved(
+        self, paths: dict[str, str], body: bytes, calls: int, warmup: int
+    ) -> dict[str, dict[str, float]]:
+        """Latency of each route and of orjson.loads, measured in turn call by call, so that a slow
+        patch of the machine (it is shared and noisy) hits every column alike, not one of them."""
+        for name, path in paths.items():
+            check = await self.post(path, body)
+            if check.status_code != 200:
+                raise RuntimeError(f"{name}: HTTP {check.status_code}: {check.text[:300]}")
+        samples: dict[str, list[float]] = {name: [] for name in (*paths, "json")}
+        for i in range(warmup + calls):
+            if i == warmup:
+                gc.collect()
+            for name, path in paths.items():
+                started = time.perf_counter_ns()
+                response = await self.client.post(path, content=body, headers=HEADERS)
+                elapsed = (time.perf_counter_ns() - started) / 1e6
+                if response.status_code != 200:
+                    raise RuntimeError(f"{name}: HTTP {response.status_code}")
+                if i >= warmup:
+                    samples[name].append(elapsed)
+            started = time.perf_counter_ns()
+            orjson.loads(body)
+            if i >= warmup:
+                samples["json"].append((time.perf_counter_ns() - started) / 1e6)
+        return {name: percentiles(values) for name, values in samples.items()}
+
     async def latency(self, path: str, body: bytes, calls: int, warmup: int) -> dict[str, float]:
         check = await self.post(path, body)
         if check.status_code != 200:

@@ -67,9 +67,8 @@ async def _in_process(
         for name, body in bodies.items():
             n = large_calls if name == "large" else calls
             row: dict[str, Any] = {"bytes": len(body), "resources": None}
-            for kind in ("app", "floor", "bare"):
-                row[kind] = _round(await ip.latency(paths[kind], body, n, warmup))
-            row["json"] = _round(inprocess.json_floor(body, n, warmup))
+            measured = await ip.interleaved(paths, body, n, warmup)
+            row.update({kind: _round(stats) for kind, stats in measured.items()})
             out[name] = row
     return out
 
@@ -84,17 +83,14 @@ async def _scaling(
             request = payloads.scaled_request(now, size)
             body = payloads.encode(request)
             calls = min(max_calls, 2000 if size <= 100 else 500 if size <= 1000 else 200)
-            app = await ip.latency(paths["app"], body, calls, min(warmup, calls))
-            floor = await ip.latency(paths["floor"], body, calls, min(warmup, calls))
-            json_floor = inprocess.json_floor(body, calls, min(warmup, calls))
+            routes = {"app": paths["app"], "floor": paths["floor"]}
+            measured = await ip.interleaved(routes, body, calls, min(warmup, calls))
             rows.append(
                 {
                     "resources": payloads.resource_count(request),
                     "bytes": len(body),
                     "calls": calls,
-                    "app": _round(app),
-                    "floor": _round(floor),
-                    "json": _round(json_floor),
+                    **{kind: _round(stats) for kind, stats in measured.items()},
                 }
             )
     return rows
