@@ -193,4 +193,8 @@ def throughput(
                             **_loadgen(url, body_file, level, max_requests, seconds),
                         }
                     )
+        if any(row.get("errors") or "failed" in row for row in rows):
+            # Keep what the server said: the temporary folder goes away with the run.
+            tail = (workdir / "server.log").read_text(errors="replace")[-3000:]
+            rows.append({"server_log_tail": tail})
     return rows

@@ -157,6 +157,8 @@ def _markdown(result: dict[str, Any]) -> str:
             "|---|---|---:|---:|---:|---:|---:|---:|",
         ]
         for row in result["throughput"]:
+            if "server_log_tail" in row:
+                continue
             if "failed" in row:
                 lines.append(
                     f"| {row['payload']} | {row['generator']} | {row['concurrency']} | "
@@ -215,8 +217,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000, help="in-process calls per request")
     parser.add_argument("--large-calls", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--levels", default="1,8,32,64", help="loopback concurrency levels")
-    parser.add_argument("--seconds", type=float, default=6.0, help="duration of each load run")
+    parser.add_argument("--levels", default="1,4,8,16,64", help="loopback concurrency levels")
+    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each load run")
     parser.add_argument("--max-requests", type=int, default=20_000, help="cap per load run")
     parser.add_argument("--sizes", default="10,100,1000,5000", help="scaling prefetch sizes")
     parser.add_argument("--scaling-calls", type=int, default=2000, help="cap per scaling size")
