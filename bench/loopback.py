@@ -169,8 +169,10 @@ def throughput(
     seconds: float,
     max_requests: int,
     workers: int = 2,
+    rounds: int = 1,
 ) -> list[dict[str, Any]]:
-    """One row per (payload, generator, concurrency)."""
+    """One row per (payload, generator, concurrency, round). Rounds go through every level in turn,
+    so a slow patch of the shared machine lowers one round of each level, not every round of one."""
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="cds-bench-loop-") as tmp:
         workdir = Path(tmp)
@@ -181,18 +183,16 @@ def throughput(
                 body_file.write_bytes(body)
                 # Warm-up: every worker answers the payload a few times before anything is measured.
                 _loadgen(url, body_file, 4, 400, 20)
-                if shutil.which("wrk"):
-                    script = workdir / f"{name}.lua"
-                    script.write_text(WRK_SCRIPT.format(body=body_file))
+                script = workdir / f"{name}.lua"
+                script.write_text(WRK_SCRIPT.format(body=body_file))
+                for round_ in range(1, rounds + 1):
+                    if shutil.which("wrk"):
+                        for level in levels:
+                            result = _wrk(url, script, level, seconds)
+                            rows.append({"payload": name, "round": round_, **result})
                     for level in levels:
-                        rows.append({"payload": name, **_wrk(url, script, level, seconds)})
-                for level in levels:
-                    rows.append(
-                        {
-                            "payload": name,
-                            **_loadgen(url, body_file, level, max_requests, seconds),
-                        }
-                    )
+                        result = _loadgen(url, body_file, level, max_requests, seconds)
+                        rows.append({"payload": name, "round": round_, **result})
         if any(row.get("errors") or "failed" in row for row in rows):
             # Keep what the server said: the temporary folder goes away with the run.
             tail = (workdir / "server.log").read_text(errors="replace")[-3000:]

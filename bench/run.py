@@ -153,22 +153,28 @@ def _markdown(result: dict[str, Any]) -> str:
             "**2. Throughput over loopback** (uvicorn, 2 workers, 127.0.0.1; the load generator "
             "shares the 2 cores with the workers)",
             "",
-            "| payload | generator | concurrency | requests | req/s | p50 ms | p99 ms | errors |",
-            "|---|---|---:|---:|---:|---:|---:|---:|",
+            "| payload | generator | concurrency | rounds | requests | req/s (median) | "
+            "req/s (min–max) | p50 ms | p99 ms | errors |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
+        groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
         for row in result["throughput"]:
-            if "server_log_tail" in row:
+            if "server_log_tail" not in row:
+                key = (row["payload"], row["generator"], row["concurrency"])
+                groups.setdefault(key, []).append(row)
+        for (payload, generator, level), rows in groups.items():
+            done = sorted((r for r in rows if "failed" not in r), key=lambda r: r["rps"])
+            failed = len(rows) - len(done)
+            if not done:
+                lines.append(f"| {payload} | {generator} | {level} | failed | | | | | | |")
                 continue
-            if "failed" in row:
-                lines.append(
-                    f"| {row['payload']} | {row['generator']} | {row['concurrency']} | "
-                    f"failed: {row['failed'][:60]} | | | | |"
-                )
-                continue
+            mid = done[len(done) // 2]  # the median round (by req/s) gives the latencies
             lines.append(
-                f"| {row['payload']} | {row['generator']} | {row['concurrency']} | "
-                f"{row['requests']:,} | {row['rps']:,.0f} | {row['p50_ms']:.2f} | "
-                f"{row['p99_ms']:.2f} | {row['errors']} |"
+                f"| {payload} | {generator} | {level} | {len(rows)} | "
+                f"{sum(r['requests'] for r in done):,} | {mid['rps']:,.0f} | "
+                f"{done[0]['rps']:,.0f}–{done[-1]['rps']:,.0f} | {mid['p50_ms']:.2f} | "
+                f"{mid['p99_ms']:.2f} | {sum(r['errors'] for r in done)}"
+                f"{f' ({failed} failed runs)' if failed else ''} |"
             )
     if result.get("scaling"):
         lines += [
@@ -218,8 +224,9 @@ def main() -> None:
     parser.add_argument("--large-calls", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--levels", default="1,4,8,16,64", help="loopback concurrency levels")
-    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each load run")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each load run")
     parser.add_argument("--max-requests", type=int, default=20_000, help="cap per load run")
+    parser.add_argument("--rounds", type=int, default=3, help="loopback rounds over all levels")
     parser.add_argument("--sizes", default="10,100,1000,5000", help="scaling prefetch sizes")
     parser.add_argument("--scaling-calls", type=int, default=2000, help="cap per scaling size")
     parser.add_argument("--skip-loopback", action="store_true")
@@ -276,7 +283,7 @@ def main() -> None:
         levels = [int(s) for s in args.levels.split(",")]
         loop_bodies = {"seed-persistent": bodies["seed-persistent"]}
         result["throughput"] = loopback.throughput(
-            loop_bodies, SERVICE, levels, args.seconds, args.max_requests
+            loop_bodies, SERVICE, levels, args.seconds, args.max_requests, rounds=args.rounds
         )
         save()
     if not args.skip_profile:
