@@ -22,12 +22,14 @@ from typing import Any
 import httpx
 
 HOST = "127.0.0.1"
-WRK_SCRIPT = """
+WRK_POST = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local f = assert(io.open("{body}", "rb"))
 wrk.body = f:read("*a")
 f:close()
+"""
+WRK_DONE = """
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -37,6 +39,7 @@ done = function(summary, latency, requests)
     latency.max, e.status, e.connect + e.read + e.write + e.timeout))
 end
 """
+WRK_SCRIPT = WRK_POST + WRK_DONE
 
 
 def _free_port() -> int:
@@ -98,6 +101,12 @@ def server(workers: int, workdir: Path) -> Iterator[str]:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
         log.close()
+
+
+def _load_average() -> float:
+    """The 1-minute load average: the machine may be shared with other work (tests of other
+    checkouts, their servers and databases), which the results should show."""
+    return round(os.getloadavg()[0], 2)
 
 
 def _loadgen(
@@ -185,14 +194,25 @@ def throughput(
                 _loadgen(url, body_file, 4, 400, 20)
                 script = workdir / f"{name}.lua"
                 script.write_text(WRK_SCRIPT.format(body=body_file))
+                health_script = workdir / "healthz.lua"
+                health_script.write_text(WRK_DONE.format())
                 for round_ in range(1, rounds + 1):
                     if shutil.which("wrk"):
                         for level in levels:
+                            load = _load_average()
                             result = _wrk(url, script, level, seconds)
-                            rows.append({"payload": name, "round": round_, **result})
+                            rows.append({"payload": name, "round": round_, "load": load, **result})
+                            # Calibration: the same server answering GET /healthz (no body, no
+                            # evaluation) at the same level, right after: the ceiling of
+                            # uvicorn + FastAPI + loopback on this machine at this moment.
+                            load = _load_average()
+                            result = _wrk(f"{base}/healthz", health_script, level, seconds)
+                            row = {"payload": "GET /healthz", "round": round_, "load": load}
+                            rows.append({**row, **result})
                     for level in levels:
+                        load = _load_average()
                         result = _loadgen(url, body_file, level, max_requests, seconds)
-                        rows.append({"payload": name, "round": round_, **result})
+                        rows.append({"payload": name, "round": round_, "load": load, **result})
         if any(row.get("errors") or "failed" in row for row in rows):
             # Keep what the server said: the temporary folder goes away with the run.
             tail = (workdir / "server.log").read_text(errors="replace")[-3000:]

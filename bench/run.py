@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import importlib.metadata
 import json
+import logging
 import os
 import platform
 import re
@@ -122,31 +123,34 @@ def _markdown(result: dict[str, Any]) -> str:
     lines.append(
         f"Run {result['started']} on {m['cpu']} ({m['cores']} cores), Python {m['python']}, "
         f"FastAPI {m['packages']['fastapi']}, pydantic {m['packages']['pydantic']}, "
-        f"orjson {m['packages']['orjson']}. Label: `{result['label']}`."
+        f"orjson {m['packages']['orjson']}. Label: `{result['label']}`. 1-minute load average "
+        f"at start {result.get('load_start', '?')}, at end {result.get('load_end', '?')} "
+        "(2 cores: above 2 means other work was competing for them)."
     )
-    lines += ["", "**1. In-process latency** (ms; httpx ASGI transport; after warm-up)", ""]
-    lines.append(
-        "| request | bytes | calls | app p50 | app p95 | app p99 | framework floor p50 | "
-        "bare floor p50 | JSON floor p50 | app/framework | app/JSON |"
-    )
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, row in result["in_process"].items():
-        app, floor, bare, js = row["app"], row["floor"], row["bare"], row["json"]
+    if result.get("in_process"):
+        lines += ["", "**1. In-process latency** (ms; httpx ASGI transport; after warm-up)", ""]
         lines.append(
-            f"| {name} | {row['bytes']:,} | {app['n']:,} | {app['p50_ms']:.3f} | "
-            f"{app['p95_ms']:.3f} | {app['p99_ms']:.3f} | {floor['p50_ms']:.3f} | "
-            f"{bare['p50_ms']:.3f} | {js['p50_ms']:.3f} | "
-            f"{_ratio(app['p50_ms'], floor['p50_ms']):.2f} | "
-            f"{_ratio(app['p50_ms'], js['p50_ms']):.2f} |"
+            "| request | bytes | calls | app p50 | app p95 | app p99 | framework floor p50 | "
+            "bare floor p50 | JSON floor p50 | app/framework | app/JSON |"
         )
-    r = result["ratios"]
-    lines += [
-        "",
-        f"- (a)/(c), typical over framework floor (p50): seed-acute **{r['seed-acute/c']}**, "
-        f"seed-persistent **{r['seed-persistent/c']}** (target ≤ {TARGETS['typical_over_framework']})",
-        f"- (b)/(d), large patient over JSON floor (p50): **{r['large/d']}** "
-        f"(target ≤ {TARGETS['large_over_json']})",
-    ]
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for name, row in result["in_process"].items():
+            app, floor, bare, js = row["app"], row["floor"], row["bare"], row["json"]
+            lines.append(
+                f"| {name} | {row['bytes']:,} | {app['n']:,} | {app['p50_ms']:.3f} | "
+                f"{app['p95_ms']:.3f} | {app['p99_ms']:.3f} | {floor['p50_ms']:.3f} | "
+                f"{bare['p50_ms']:.3f} | {js['p50_ms']:.3f} | "
+                f"{_ratio(app['p50_ms'], floor['p50_ms']):.2f} | "
+                f"{_ratio(app['p50_ms'], js['p50_ms']):.2f} |"
+            )
+        r = result["ratios"]
+        lines += [
+            "",
+            f"- (a)/(c), typical over framework floor (p50): seed-acute **{r['seed-acute/c']}**, "
+            f"seed-persistent **{r['seed-persistent/c']}** (target ≤ {TARGETS['typical_over_framework']})",
+            f"- (b)/(d), large patient over JSON floor (p50): **{r['large/d']}** "
+            f"(target ≤ {TARGETS['large_over_json']})",
+        ]
     if result.get("throughput"):
         lines += [
             "",
@@ -154,8 +158,8 @@ def _markdown(result: dict[str, Any]) -> str:
             "shares the 2 cores with the workers)",
             "",
             "| payload | generator | concurrency | rounds | requests | req/s (median) | "
-            "req/s (min–max) | p50 ms | p99 ms | errors |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "req/s (min–max) | p50 ms | p99 ms | errors | load avg |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
         for row in result["throughput"]:
@@ -166,7 +170,7 @@ def _markdown(result: dict[str, Any]) -> str:
             done = sorted((r for r in rows if "failed" not in r), key=lambda r: r["rps"])
             failed = len(rows) - len(done)
             if not done:
-                lines.append(f"| {payload} | {generator} | {level} | failed | | | | | | |")
+                lines.append(f"| {payload} | {generator} | {level} | failed | | | | | | | |")
                 continue
             mid = done[len(done) // 2]  # the median round (by req/s) gives the latencies
             lines.append(
@@ -174,7 +178,7 @@ def _markdown(result: dict[str, Any]) -> str:
                 f"{sum(r['requests'] for r in done):,} | {mid['rps']:,.0f} | "
                 f"{done[0]['rps']:,.0f}–{done[-1]['rps']:,.0f} | {mid['p50_ms']:.2f} | "
                 f"{mid['p99_ms']:.2f} | {sum(r['errors'] for r in done)}"
-                f"{f' ({failed} failed runs)' if failed else ''} |"
+                f"{f' ({failed} failed runs)' if failed else ''} | {mid.get('load', '')} |"
             )
     if result.get("scaling"):
         lines += [
@@ -229,6 +233,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="loopback rounds over all levels")
     parser.add_argument("--sizes", default="10,100,1000,5000", help="scaling prefetch sizes")
     parser.add_argument("--scaling-calls", type=int, default=2000, help="cap per scaling size")
+    parser.add_argument("--skip-inprocess", action="store_true")
     parser.add_argument("--skip-loopback", action="store_true")
     parser.add_argument("--skip-scaling", action="store_true")
     parser.add_argument("--skip-profile", action="store_true")
@@ -236,6 +241,8 @@ def main() -> None:
     parser.add_argument("--label", default="latest", help="results file name (bench/results/)")
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args()
+    # The benchmark's own HTTP clients would log every request through the app's JSON logging.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     started = time.perf_counter()
     now = payloads.bench_now()
@@ -249,6 +256,7 @@ def main() -> None:
         "machine": _machine(),
         "settings": vars(args),
         "targets": TARGETS,
+        "load_start": round(os.getloadavg()[0], 2),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
 
@@ -256,22 +264,23 @@ def main() -> None:
         """Written after every part, so an interrupted run still leaves what it measured."""
         (RESULTS / f"{args.label}.json").write_text(json.dumps(result, indent=2) + "\n")
 
-    print("in-process latency ...", flush=True)
-    result["in_process"] = asyncio.run(
-        _in_process(now, bodies, args.calls, args.large_calls, args.warmup)
-    )
-    for name, request in requests.items():
-        result["in_process"][name]["resources"] = payloads.resource_count(request)
-    ip = result["in_process"]
-    result["ratios"] = {
-        f"{name}/c": _ratio(ip[name]["app"]["p50_ms"], ip[name]["floor"]["p50_ms"])
-        for name in payloads.SEED_FIXTURES
-    }
-    result["ratios"]["large/d"] = _ratio(
-        ip["large"]["app"]["p50_ms"], ip["large"]["json"]["p50_ms"]
-    )
-    print(json.dumps(result["ratios"]), flush=True)
-    save()
+    if not args.skip_inprocess:
+        print("in-process latency ...", flush=True)
+        result["in_process"] = asyncio.run(
+            _in_process(now, bodies, args.calls, args.large_calls, args.warmup)
+        )
+        for name, request in requests.items():
+            result["in_process"][name]["resources"] = payloads.resource_count(request)
+        ip = result["in_process"]
+        result["ratios"] = {
+            f"{name}/c": _ratio(ip[name]["app"]["p50_ms"], ip[name]["floor"]["p50_ms"])
+            for name in payloads.SEED_FIXTURES
+        }
+        result["ratios"]["large/d"] = _ratio(
+            ip["large"]["app"]["p50_ms"], ip["large"]["json"]["p50_ms"]
+        )
+        print(json.dumps(result["ratios"]), flush=True)
+        save()
 
     if not args.skip_scaling:
         print("scaling ...", flush=True)
@@ -303,6 +312,7 @@ def main() -> None:
         }
 
     result["seconds"] = round(time.perf_counter() - started, 1)
+    result["load_end"] = round(os.getloadavg()[0], 2)
     markdown = _markdown(result)
     save()
     (RESULTS / f"{args.label}.md").write_text(markdown, encoding="utf-8")
