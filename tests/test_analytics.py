@@ -24,11 +24,6 @@ SINCE = NOW - timedelta(days=1)
 UNTIL = NOW + timedelta(hours=1)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _by_scenario(summary: dict[str, Any]) -> dict[str, tuple[int, int, int]]:
     return {
         s["scenario"]: (s["shown"], s["accepted"], s["overridden"]) for s in summary["scenarios"]

@@ -23,11 +23,6 @@ from tests.ops_helpers import (
 )
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _store_errors(operation: str) -> float:
     return REGISTRY.get_sample_value("cds_store_errors_total", {"operation": operation}) or 0.0
 

@@ -29,11 +29,6 @@ SERVICES: dict[str, Any] = COMPOSE["services"]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _loader() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "load_fhir_server", ROOT / "docker/load_fhir_server.py"

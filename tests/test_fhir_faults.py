@@ -36,11 +36,6 @@ MARGIN_S = 0.5
 TIMINGS: dict[str, float] = {}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def outcome(code: str = "processing") -> dict[str, Any]:
     return {
         "resourceType": "OperationOutcome",

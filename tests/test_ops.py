@@ -23,11 +23,6 @@ from tests.ops_helpers import (
 SERVICES = [SELECT]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_ready_when_store_is_migrated_and_knowledge_loaded(tmp_path: Path) -> None:
     async with app_client(settings_for(f"sqlite:///{tmp_path}/s.sqlite3")) as client:

@@ -32,11 +32,6 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def test_workers_starting_together_migrate_once(postgres_url: str) -> None:
     stores = [FeedbackStore(postgres_url) for _ in range(4)]
     errors: list[BaseException] = []

@@ -45,11 +45,6 @@ SECRETS = [
 ]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @contextmanager
 def captured_logs() -> Iterator[io.StringIO]:
     """The service's JSON log lines from the root logger (enter after create_app, which resets the

@@ -36,11 +36,6 @@ DISCOVERY = "/cds-services"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def issuer_jwks() -> respx.MockRouter:
     with respx.mock(assert_all_called=False) as router:
         router.get(JWKS_URL).mock(

@@ -24,11 +24,6 @@ ORIGIN = "https://sandbox.cds-hooks.org"
 PATHS = ["/cds-services", SELECT, f"{SELECT}/feedback"]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def preflight(method: str) -> dict[str, str]:
     return {
         "Origin": ORIGIN,

@@ -23,11 +23,6 @@ from tests.security_helpers import (
 LIMIT = 64 * 1024
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def chunks(total: int, size: int = 8192) -> AsyncIterator[bytes]:
     sent = 0
     while sent < total:

@@ -15,11 +15,6 @@ from cds_service.security.replay import DatabaseReplayCache, MemoryReplayCache
 from tests.security_helpers import JWKS_URL, bearer, jwks, key, make_settings, running
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class FakeClock:
     def __init__(self, start: float = 1_000_000.0) -> None:
         self.now = start
