@@ -2,6 +2,7 @@
 #   make run    start the service on http://127.0.0.1:8080 (embedded SQLite, auth off for local use)
 #   make test   lint, type-check and run the whole test suite
 #   make fuzz   the long fuzz run (docs/security.md), beyond the fuzzing inside `make test`
+#   make bench  the benchmark (bench/README.md): a few minutes; writes bench/results/ and README.md
 # Each creates .venv/ and installs the project into it first (again whenever pyproject.toml changes).
 
 VENV  := .venv
@@ -9,7 +10,9 @@ BIN   := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
 PYTHON ?= python3
 
-.PHONY: run test fuzz
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+.PHONY: run test fuzz bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +31,10 @@ test: $(STAMP)
 
 fuzz: $(STAMP)
 	$(BIN)/python tools/fuzz.py --examples $(or $(FUZZ_EXAMPLES),1000)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run --update-readme $(BENCH_ARGS)

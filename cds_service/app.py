@@ -3,18 +3,21 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from fastapi import BackgroundTasks, FastAPI, Request
+import orjson
+from fastapi import BackgroundTasks, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -41,6 +44,30 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class _OrjsonRequest(Request):
+    """A request whose JSON body orjson parses: several times faster than the standard library on a
+    large prefetch. orjson.JSONDecodeError subclasses json.JSONDecodeError, so FastAPI still turns a
+    malformed body into its `json_invalid` validation error (answered 400 malformed-json)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = orjson.loads(await self.body())
+        return self._json
+
+
+class CdsRoute(APIRoute):
+    """Every route of the app reads JSON bodies with orjson (FastAPI's documented way to change how
+    a request body is read); validation, errors and OpenAPI stay FastAPI's."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def orjson_handler(request: Request) -> Response:
+            return await handler(_OrjsonRequest(request.scope, request.receive))
+
+        return orjson_handler
+
+
 def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastAPI:
     """Build the app. Knowledge files are loaded and validated here, so a bad rule file fails fast."""
     settings = settings or get_settings()
@@ -57,7 +84,15 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
             security_lifespan(app),
         ):
             app.state.fhir_client = client
-            yield
+            # Everything loaded so far (models, knowledge, libraries) lives as long as the process:
+            # moving it out of the collector's sight keeps full collections, which a large prefetch
+            # triggers, from re-scanning it on every request.
+            gc.collect()
+            gc.freeze()
+            try:
+                yield
+            finally:
+                gc.unfreeze()
 
     app = FastAPI(
         title="PDPH imaging CDS Hooks service",
@@ -70,6 +105,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Fast
     app.state.services = services
     app.state.store = store
     app.state.clock = clock
+    app.router.route_class = CdsRoute
     _install_error_handlers(app)
     _install_routes(app)
     app.include_router(demo_router)

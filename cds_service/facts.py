@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.observation import Observation
-from fhir.resources.R4B.patient import Patient
-from fhir.resources.R4B.procedure import Procedure
-
 from cds_service.knowledge import Knowledge
-from cds_service.parse import read_resources
+from cds_service.parse import (
+    ConditionView,
+    ObservationView,
+    PatientView,
+    ProcedureView,
+    Quantity,
+    read_resources,
+)
 from cds_service.terminology import coding_dicts, describe, match, words
 from cds_service.timing import Instant, latest_instant, youngest_age
 
@@ -77,7 +79,7 @@ def _coding_code(concept: Any) -> str | None:
     return None
 
 
-def procedure_time(procedure: Procedure) -> Instant | None:
+def procedure_time(procedure: ProcedureView) -> Instant | None:
     period = procedure.performedPeriod
     for value in (
         period.end if period else None,
@@ -101,7 +103,7 @@ def _procedures(
     patches: list[ProcedureEvent] = []
     undated = 0
     oldest = now - timedelta(days=t.lookback_days)
-    for item in read_resources(raw, Procedure, relevant):
+    for item in read_resources(raw, ProcedureView, relevant):
         kinds = match(item.raw.get("code"), k.procedures)
         description = describe(item.raw.get("code"), "spinal procedure")
         at = procedure_time(item.model)
@@ -121,7 +123,7 @@ def _procedures(
     return punctures, undated, patches
 
 
-def _condition_time(condition: Condition) -> Instant | None:
+def _condition_time(condition: ConditionView) -> Instant | None:
     onset = condition.onsetDateTime or (
         condition.onsetPeriod.start if condition.onsetPeriod else None
     )
@@ -140,7 +142,7 @@ def _conditions(
 
     oldest = now - timedelta(days=t.lookback_days)
     findings: list[Finding] = []
-    for item in read_resources(raw, Condition, relevant):
+    for item in read_resources(raw, ConditionView, relevant):
         at = _condition_time(item.model)
         if at is None:
             if _coding_code(item.raw.get("clinicalStatus")) not in _ACTIVE_CLINICAL:
@@ -155,7 +157,7 @@ def _conditions(
     return findings
 
 
-def _celsius(quantity: Any) -> float | None:
+def _celsius(quantity: Quantity | None) -> float | None:
     if quantity is None or quantity.value is None:
         return None
     value = float(quantity.value)
@@ -172,7 +174,7 @@ def _celsius(quantity: Any) -> float | None:
     return None
 
 
-def _observation_time(observation: Observation) -> Instant | None:
+def _observation_time(observation: ObservationView) -> Instant | None:
     period = observation.effectivePeriod
     value = observation.effectiveDateTime or observation.effectiveInstant
     if value is None and period is not None:
@@ -190,7 +192,7 @@ def _observation_absent(raw: dict[str, Any]) -> bool:
 def _observations(
     raw: list[dict[str, Any]], k: Knowledge, now: datetime, t: Thresholds
 ) -> list[Finding]:
-    temperature = {"body-temperature": k.body_temperature}
+    temperature = k.temperature
 
     def relevant(resource: dict[str, Any]) -> bool:
         status = resource.get("status")  # raw: may be of any JSON type
@@ -203,7 +205,7 @@ def _observations(
 
     oldest = now - timedelta(hours=t.observation_window_hours)
     findings: list[Finding] = []
-    for item in read_resources(raw, Observation, relevant):
+    for item in read_resources(raw, ObservationView, relevant):
         at = _observation_time(item.model)
         if at is None or not oldest <= at.at <= now + CLOCK_SKEW:
             continue
@@ -225,7 +227,7 @@ def _observations(
 
 
 def _age(raw: list[dict[str, Any]], patient_id: str, now: datetime) -> int | None:
-    for item in read_resources(raw, Patient):
+    for item in read_resources(raw, PatientView):
         if item.model.id in (None, patient_id):
             return youngest_age(item.model.birthDate, now)
     return None
@@ -238,16 +240,21 @@ def patient_facts(
     now: datetime,
     t: Thresholds,
 ) -> PatientFacts:
-    """All facts the rules read, from every resolved resource whatever prefetch key carried it."""
-    everything = [r for key in resources for r in resources[key]]
-    everything = [r for r in everything if _is_for_patient(r, patient_id)]
-    punctures, undated, patches = _procedures(everything, k, now, t)
+    """All facts the rules read, from every resolved resource whatever prefetch key carried it.
+    One pass sorts the patient's resources by type, so each reader sees only its own type."""
+    by_type: dict[Any, list[dict[str, Any]]] = {}
+    for key in resources:
+        for r in resources[key]:
+            if _is_for_patient(r, patient_id):
+                by_type.setdefault(r.get("resourceType"), []).append(r)
+    punctures, undated, patches = _procedures(by_type.get("Procedure", []), k, now, t)
     return PatientFacts(
-        age_years=_age(everything, patient_id, now),
+        age_years=_age(by_type.get("Patient", []), patient_id, now),
         punctures=punctures,
         undated_punctures=undated,
         blood_patches=patches,
-        findings=_conditions(everything, k, now, t) + _observations(everything, k, now, t),
+        findings=_conditions(by_type.get("Condition", []), k, now, t)
+        + _observations(by_type.get("Observation", []), k, now, t),
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -17,26 +16,18 @@ log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json, application/json;q=0.9"
 
-FaultListener = Callable[[str], None]
-
 
 class FaultCounter:
-    """FHIR fetch faults counted by cause. Metrics hook in by appending to `listeners` (each is called
-    with the cause, e.g. `timeout`, `http-503`, `invalid-json`); a failing listener is ignored."""
+    """FHIR fetch faults of whole prefetch keys, counted by cause and logged. (Each query's own
+    outcome and latency go to Prometheus through `observe_fhir_fetch`.)"""
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
-        self.listeners: list[FaultListener] = []
 
     def record(self, cause: str, prefetch_key: str) -> None:
         self.counts[cause] += 1
         # The query URL names the patient: only the prefetch key and the class of fault are logged.
         log.warning("fhir_fetch_fault", extra={"cause": cause, "prefetch": prefetch_key})
-        for listener in list(self.listeners):
-            try:
-                listener(cause)
-            except Exception as exc:
-                log.error("fault_listener_failed", extra={"error_class": type(exc).__name__})
 
 
 fetch_faults = FaultCounter()

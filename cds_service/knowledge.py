@@ -4,9 +4,10 @@ validated at start-up, so a broken rule file stops the service before it answers
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -231,6 +232,88 @@ class Matcher:
         return False
 
 
+NO_KEYS: frozenset[str] = frozenset()
+CACHE_SIZE = 4096
+K = TypeVar("K")
+
+
+class ConceptIndex(Mapping[str, Matcher]):
+    """The matchers of one value-set family (procedures, findings...) compiled for lookup, so matching
+    a coding costs one dict lookup whatever the number of concepts: (system, code) → the keys of the
+    concepts listing it, plus the few prefix codes per system. Text is first screened by one regular
+    expression joining every concept's patterns: most words in a record (chronic problems, vital
+    signs) match none, and then no per-concept pattern needs trying. Answers for codes and texts are
+    memoised (bounded): records repeat the same codes and displays over and over. The answers are
+    those of asking every Matcher in turn (tests/test_perf_matching.py)."""
+
+    def __init__(self, matchers: Mapping[str, Matcher]) -> None:
+        self._matchers = dict(matchers)
+        exact: dict[tuple[str, str], set[str]] = {}
+        prefixes: dict[str, list[tuple[str, str]]] = {}
+        for key, matcher in self._matchers.items():
+            for pair in matcher.exact:
+                exact.setdefault(pair, set()).add(key)
+            for system, prefix in matcher.prefixes:
+                prefixes.setdefault(system, []).append((prefix, key))
+        self._exact = {pair: frozenset(keys) for pair, keys in exact.items()}
+        self._prefixes = prefixes
+        self._screen = _screen([p for m in self._matchers.values() for p in m.patterns])
+        self._text_cache: dict[str, frozenset[str]] = {}
+        self._code_cache: dict[tuple[str, str], frozenset[str]] = {}
+
+    def __getitem__(self, key: str) -> Matcher:
+        return self._matchers[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._matchers)
+
+    def __len__(self) -> int:
+        return len(self._matchers)
+
+    def keys_for_code(self, system: str, code: str) -> frozenset[str]:
+        found = self._code_cache.get((system, code))
+        if found is not None:
+            return found
+        canonical = canonical_system(system)
+        normalised = normalise_code(canonical, code)
+        found = self._exact.get((canonical, normalised), NO_KEYS)
+        for prefix, key in self._prefixes.get(canonical, ()):
+            if normalised.startswith(prefix) and key not in found:
+                found = found | {key}
+        _remember(self._code_cache, (system, code), found)
+        return found
+
+    def keys_for_text(self, text: str) -> frozenset[str]:
+        found = self._text_cache.get(text)
+        if found is not None:
+            return found
+        if self._screen is not None and self._screen.search(text) is None:
+            found = NO_KEYS
+        else:
+            found = frozenset(k for k, m in self._matchers.items() if m.matches_text(text))
+        _remember(self._text_cache, text, found)
+        return found
+
+
+def _remember(cache: dict[K, frozenset[str]], key: K, value: frozenset[str]) -> None:
+    """Bounded memo: emptied when full, so a stream of distinct texts cannot grow it without end."""
+    if len(cache) >= CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+
+
+def _screen(patterns: list[re.Pattern[str]]) -> re.Pattern[str] | None:
+    """One case-insensitive expression matching wherever any of `patterns` matches, or None when
+    they cannot be joined safely (numbered or named back-references would change meaning)."""
+    sources = [p.pattern for p in patterns]
+    if not sources or any(re.search(r"\\[1-9]|\(\?P=", s) for s in sources):
+        return None
+    try:
+        return re.compile("|".join(f"(?:{s})" for s in sources), re.IGNORECASE)
+    except re.error:
+        return None
+
+
 ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10")
 
 
@@ -256,15 +339,16 @@ class Knowledge:
         self.rules = rules
         systems = valuesets.systems
         self.systems = systems
-        self.procedures = {
-            k: Matcher(c.codes, c.text, systems) for k, c in valuesets.procedures.items()
-        }
-        self.findings = {
-            k: Matcher(c.codes, c.text, systems) for k, c in valuesets.findings.items()
-        }
+        self.procedures = ConceptIndex(
+            {k: Matcher(c.codes, c.text, systems) for k, c in valuesets.procedures.items()}
+        )
+        self.findings = ConceptIndex(
+            {k: Matcher(c.codes, c.text, systems) for k, c in valuesets.findings.items()}
+        )
         self.body_temperature = Matcher(
             valuesets.body_temperature.codes, valuesets.body_temperature.text, systems
         )
+        self.temperature = ConceptIndex({"body-temperature": self.body_temperature})
         self.study_by_code = {
             (systems.get(c.system, c.system), c.code): c.study for c in imaging.codes
         }
@@ -272,6 +356,7 @@ class Knowledge:
             part: {key: [re.compile(p, re.IGNORECASE) for p in pats] for key, pats in table.items()}
             for part, table in imaging.text.model_dump().items()
         }
+        self._card_plans: dict[tuple[Scenario, str], CardPlan] = {}
         _validate_references(self)
 
     def finding_display(self, key: str) -> str:
@@ -281,6 +366,13 @@ class Knowledge:
         return self.rules.ratings[scenario][self.imaging.studies[study_type].rating_row]
 
     def card_plan(self, scenario: Scenario, study_type: str) -> CardPlan:
+        """The plan for one study in one scenario, merged once and then reused (knowledge is frozen)."""
+        plan = self._card_plans.get((scenario, study_type))
+        if plan is None:
+            plan = self._card_plans[(scenario, study_type)] = self._merge_plan(scenario, study_type)
+        return plan
+
+    def _merge_plan(self, scenario: Scenario, study_type: str) -> CardPlan:
         rules = self.rules.scenarios[scenario]
         study = self.imaging.studies[study_type]
         override = rules.by_row.get(study.rating_row)

@@ -8,11 +8,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from fhir.resources.R4B.servicerequest import ServiceRequest
-
 from cds_service.facts import Finding
 from cds_service.knowledge import Knowledge
-from cds_service.parse import read_resources
+from cds_service.parse import ServiceRequestView, read_resources
 from cds_service.terminology import codings, describe, match, words
 
 log = logging.getLogger(__name__)
@@ -117,7 +115,7 @@ def draft_imaging_orders(
         None if selections is None else {s.split("/")[-1] for s in selections if isinstance(s, str)}
     )
     orders: dict[str, ImagingOrder] = {}
-    for item in read_resources(raw, ServiceRequest):
+    for item in read_resources(raw, ServiceRequestView):
         order_id = item.model.id
         if order_id is None:
             log.warning("draft_order_without_id")

@@ -1,58 +1,198 @@
-"""Tolerant reading of FHIR resources with the R4B models, one resource at a time: an invalid resource
-is skipped and logged (its type, position and the failing fields, never its content) and the others
-are still used. Only resources a rule can use are validated, which keeps large patients cheap."""
+"""Tolerant reading of FHIR resources, one resource at a time: an invalid resource is skipped and logged
+(its type, position and the failing fields, never its content) and the others are still used.
+
+Two things keep large patients cheap. Only resources a rule can use are validated (the callers'
+`keep` prefilter reads the raw dict). And a resource is validated as a *view*: a small pydantic model
+of just the elements the rules read, typed with the FHIR R4B primitive types of fhir.resources
+(`fhir_core.types`: the same regular expressions and the same datetime/date/partial-date values),
+with FHIR's cardinalities for those elements and its one-of rule for choice elements ([x]). Elements
+no rule reads are not validated: a resource that is wrong only there is used, not skipped. Full
+fhir.resources models cost about ten times more per resource and would check nothing a rule relies
+on; tests/test_perf_views.py checks that views and the R4B models agree on every fixture resource and
+on the usual kinds of bad entry."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.observation import Observation
-from fhir.resources.R4B.patient import Patient
-from fhir.resources.R4B.procedure import Procedure
-from fhir.resources.R4B.servicerequest import ServiceRequest
-from pydantic import ValidationError
+from fhir_core.types import (
+    BooleanType,
+    CodeType,
+    DateTimeType,
+    DateType,
+    DecimalType,
+    IdType,
+    InstantType,
+    StringType,
+    UriType,
+)
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 log = logging.getLogger(__name__)
 
-MODELS: dict[str, Any] = {
-    "Patient": Patient,
-    "Procedure": Procedure,
-    "Condition": Condition,
-    "Observation": Observation,
-    "ServiceRequest": ServiceRequest,
-}
 
-M = TypeVar("M")
+class _Element(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Coding(_Element):
+    system: UriType | None = None
+    code: CodeType | None = None
+    display: StringType | None = None
+
+
+class CodeableConcept(_Element):
+    coding: list[Coding] | None = None
+    text: StringType | None = None
+
+
+class Reference(_Element):
+    reference: StringType | None = None
+    display: StringType | None = None
+
+
+class Period(_Element):
+    start: DateTimeType | None = None
+    end: DateTimeType | None = None
+
+
+class Quantity(_Element):
+    value: DecimalType | None = None
+    unit: StringType | None = None
+    system: UriType | None = None
+    code: CodeType | None = None
+
+
+class ResourceView(_Element):
+    """The elements of one resource type that the rules read. `choices` lists, per choice element,
+    every FHIR R4B type suffix, so two values for one choice element make the resource invalid as
+    the R4B model would say, even for suffixes the view does not read."""
+
+    resource_type: ClassVar[str]
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    id: IdType | None = None
+
+    _choice_keys: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._choice_keys = tuple(
+            (prefix, tuple(prefix + suffix for suffix in suffixes))
+            for prefix, suffixes in cls.choices.items()
+        )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_value_per_choice(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for prefix, keys in cls._choice_keys:
+                present = [key for key in keys if data.get(key) is not None]
+                if len(present) > 1:
+                    raise ValueError(f"{prefix}[x] has more than one value: {present}")
+        return data
+
+
+class PatientView(ResourceView):
+    resource_type = "Patient"
+    birthDate: DateType | None = None
+
+
+class ProcedureView(ResourceView):
+    resource_type = "Procedure"
+    choices = {"performed": ("DateTime", "Period", "String", "Age", "Range")}
+    status: CodeType
+    code: CodeableConcept | None = None
+    subject: Reference
+    performedDateTime: DateTimeType | None = None
+    performedPeriod: Period | None = None
+
+
+class ConditionView(ResourceView):
+    resource_type = "Condition"
+    choices = {"onset": ("DateTime", "Age", "Period", "Range", "String")}
+    clinicalStatus: CodeableConcept | None = None
+    verificationStatus: CodeableConcept | None = None
+    code: CodeableConcept | None = None
+    subject: Reference
+    onsetDateTime: DateTimeType | None = None
+    onsetPeriod: Period | None = None
+    recordedDate: DateTimeType | None = None
+
+
+class ObservationView(ResourceView):
+    resource_type = "Observation"
+    choices = {
+        "effective": ("DateTime", "Period", "Timing", "Instant"),
+        "value": (
+            "Quantity",
+            "CodeableConcept",
+            "String",
+            "Boolean",
+            "Integer",
+            "Range",
+            "Ratio",
+            "SampledData",
+            "Time",
+            "DateTime",
+            "Period",
+        ),
+    }
+    status: CodeType
+    code: CodeableConcept
+    subject: Reference | None = None
+    effectiveDateTime: DateTimeType | None = None
+    effectivePeriod: Period | None = None
+    effectiveInstant: InstantType | None = None
+    issued: InstantType | None = None
+    valueQuantity: Quantity | None = None
+    valueCodeableConcept: CodeableConcept | None = None
+    valueString: StringType | None = None
+    valueBoolean: BooleanType | None = None
+    dataAbsentReason: CodeableConcept | None = None
+
+
+class ServiceRequestView(ResourceView):
+    resource_type = "ServiceRequest"
+    status: CodeType
+    intent: CodeType
+    code: CodeableConcept | None = None
+    subject: Reference
+    encounter: Reference | None = None
+    reasonCode: list[CodeableConcept] | None = None
+    reasonReference: list[Reference] | None = None
+
+
+V = TypeVar("V", bound=ResourceView)
 
 
 @dataclass(frozen=True)
-class Parsed(Generic[M]):
+class Parsed(Generic[V]):
     """A validated resource: `model` for typed fields (dates, statuses), `raw` for codes and text."""
 
     raw: dict[str, Any]
-    model: M
+    model: V
 
 
 def read_resources(
     resources: Iterable[dict[str, Any]],
-    model: type[M],
+    view: type[V],
     keep: Callable[[dict[str, Any]], bool] | None = None,
-) -> list[Parsed[M]]:
-    """Validate the resources of `model`'s type that `keep` accepts; skip and log invalid ones."""
-    resource_type = model.__name__
-    parsed: list[Parsed[M]] = []
+) -> list[Parsed[V]]:
+    """Validate the resources of `view`'s type that `keep` accepts; skip and log invalid ones."""
+    resource_type = view.resource_type
+    parsed: list[Parsed[V]] = []
     for position, raw in enumerate(resources):
         if raw.get("resourceType") != resource_type or (keep is not None and not keep(raw)):
             continue
         try:
-            parsed.append(Parsed(raw, model.model_validate(raw)))  # type: ignore[attr-defined]
+            parsed.append(Parsed(raw, view.model_validate(raw)))
         except (ValidationError, ValueError, TypeError) as exc:
             fields = sorted(
-                {".".join(str(p) for p in e["loc"]) for e in exc.errors()}
+                {".".join(str(p) for p in e["loc"]) or "resource" for e in exc.errors()}
                 if isinstance(exc, ValidationError)
                 else set()
             )

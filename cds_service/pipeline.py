@@ -88,12 +88,17 @@ def evaluate_resolved(
     limits = thresholds(k, settings)
     patient_id = request.context.patientId
     facts = patient_facts(resources, patient_id, k, now, limits)
-    index = {
-        f"{r.get('resourceType')}/{r.get('id')}": r
-        for rs in resources.values()
-        for r in rs
-        if isinstance(r.get("id"), str)
-    }
+    # Only a reasonReference reads this index: build it (one key per resource) only when needed.
+    index = (
+        {
+            f"{r.get('resourceType')}/{r.get('id')}": r
+            for rs in resources.values()
+            for r in rs
+            if isinstance(r.get("id"), str)
+        }
+        if any(order.raw.get("reasonReference") for order in orders)
+        else {}
+    )
     decisions = [
         decision
         for order in orders

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from cds_service.knowledge import Matcher
+from cds_service.knowledge import NO_KEYS, ConceptIndex, Matcher
 
 
 def coding_dicts(concept: Any) -> list[dict[str, Any]]:
@@ -44,18 +44,19 @@ def describe(concept: Any, fallback: str) -> str:
     return fallback
 
 
-def match(concept: Any, matchers: Mapping[str, Matcher]) -> set[str]:
+def match(concept: Any, matchers: Mapping[str, Matcher]) -> frozenset[str]:
     """Keys of the matchers that recognise this concept. A coded match wins; the text is read only
-    when no coding matched any matcher, so a precise code is never overruled by loose words."""
-    found = {
-        key
-        for system, code in codings(concept)
-        for key, matcher in matchers.items()
-        if matcher.matches_code(system, code)
-    }
+    when no coding matched any matcher, so a precise code is never overruled by loose words.
+    `matchers` is normally a Knowledge's precompiled ConceptIndex; any other mapping is indexed here."""
+    index = matchers if isinstance(matchers, ConceptIndex) else ConceptIndex(matchers)
+    found = NO_KEYS
+    for system, code in codings(concept):
+        keys = index.keys_for_code(system, code)
+        if keys:
+            found = found | keys
     if found:
         return found
     text = words(concept)
     if not text:
-        return set()
-    return {key for key, matcher in matchers.items() if matcher.matches_text(text)}
+        return NO_KEYS
+    return index.keys_for_text(text)

@@ -187,3 +187,14 @@ def _services(hooks_dir: Any, loader: Any) -> Any:
     if "services" not in _CACHE:
         _CACHE["services"] = loader(hooks_dir)
     return _CACHE["services"]
+
+
+def empty_values(value: Any, path: str = "response") -> list[str]:
+    """Paths of nulls and empty strings, lists or objects: CDS Hooks 2.0 forbids them."""
+    if value is None or value == "" or value == [] or value == {}:
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in empty_values(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in empty_values(v, f"{path}[{i}]")]
+    return []

@@ -7,11 +7,12 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -100,3 +101,15 @@ def chromium_page(profile_dir: Path) -> Iterator[Any]:
             yield page
         finally:
             context.close()
+
+
+@asynccontextmanager
+async def app_client(
+    make_app: Callable[..., FastAPI], **overrides: object
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client over ASGI to an app built by conftest's `make_app`, with its lifespan running."""
+    app = make_app(**overrides)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client

@@ -11,6 +11,7 @@ from tests.builders import (
     CPT,
     MRI_BRAIN_WWO,
     concept,
+    empty_values,
     evaluate_now,
     hook_request,
     lumbar_puncture,
@@ -21,17 +22,6 @@ from tests.conftest import NOW
 
 RATINGS = {"usually-appropriate", "may-be-appropriate", "usually-not-appropriate", "not-rated"}
 NEVER_DISCOURAGE = {"pdph-acute-red-flags", "altered-mental-status"}
-
-
-def empty_values(value: Any, path: str = "$") -> list[str]:
-    """Paths of null or empty values (CDS Hooks 2.0 forbids them)."""
-    if value is None or value == "" or value == [] or value == {}:
-        return [path]
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in empty_values(v, f"{path}.{k}")]
-    if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in empty_values(v, f"{path}[{i}]")]
-    return []
 
 
 def responses(

@@ -30,7 +30,11 @@ from tests.security_helpers import (
 )
 
 PATH = "/cds-services"
-AUTH_SOURCE = Path(auth.__file__).read_text(encoding="utf-8")
+# Every fixed text a refusal can contain: the security package's messages and the JSON keys around them.
+AUTH_SOURCE = (
+    "\n".join(path.read_text(encoding="utf-8") for path in Path(auth.__file__).parent.glob("*.py"))
+    + '{"error":"message":"details"}'
+)
 AUDIENCE = BASE_URL + PATH
 SKEW = 60
 MAX_LIFETIME = 3600

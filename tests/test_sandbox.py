@@ -4,8 +4,7 @@ system actions it reads from `response.extension.systemActions`, and prefetch te
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,23 +14,14 @@ from fastapi import FastAPI
 from cds_service.cards import PAMA_EXTENSION
 from cds_service.fixture_loader import FIXTURES_DIR, load_fixture
 from cds_service.replay import compare, observed_outcome
+from tests.builders import empty_values
 from tests.conftest import NOW
+from tests.demo_helpers import app_client
 
 SANDBOX_FIXTURE = FIXTURES_DIR / "sandbox-pama-ct-head-headache-after-epidural.json"
 SERVICE = "pdph-imaging-order-select"
 # The only tokens the sandbox substitutes in prefetch templates.
 SANDBOX_PREFETCH_TOKENS = {"context.patientId", "context.userId", "user"}
-
-
-@asynccontextmanager
-async def app_client(
-    make_app: Callable[..., FastAPI], **overrides: object
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = make_app(**overrides)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
 
 
 def sandbox_rating(system_actions: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -47,17 +37,6 @@ def sandbox_rating(system_actions: list[dict[str, Any]]) -> list[dict[str, str]]
         for e in a["resource"].get("extension", [])
         if e["url"] == PAMA_EXTENSION
     ]
-
-
-def empty_values(value: Any, path: str = "response") -> list[str]:
-    """Paths of nulls and empty strings, lists or objects: CDS Hooks 2.0 forbids them."""
-    if value is None or value == "" or value == [] or value == {}:
-        return [path]
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in empty_values(v, f"{path}.{k}")]
-    if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in empty_values(v, f"{path}[{i}]")]
-    return []
 
 
 def test_the_fixture_keeps_the_sandbox_shape() -> None:

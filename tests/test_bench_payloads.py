@@ -1,0 +1,63 @@
+"""The benchmark measures what it claims: its large and scaled patients get exactly the cards of the
+seed they grow from (the optimised paths stay correct at size), its floor route answers no cards and
+exists only on the benchmark's app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bench import inprocess, payloads
+from cds_service.app import create_app
+from cds_service.config import Settings
+from cds_service.replay import observed_outcome
+from tests.conftest import NOW
+
+SERVICE = "/cds-services/pdph-imaging-order-select"
+
+
+def _expected() -> list[dict[str, Any]]:
+    return payloads.expected_cards(payloads.LARGE_BASE, NOW)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("total", [10, 100, 1000, 1700])
+async def test_large_patients_get_the_seed_cards(client: httpx.AsyncClient, total: int) -> None:
+    request = (
+        payloads.large_patient_request(NOW)
+        if total == 1700
+        else payloads.scaled_request(NOW, total)
+    )
+    assert abs(payloads.resource_count(request) - total) <= 2
+    response = await client.post(
+        SERVICE, content=payloads.encode(request), headers=inprocess.HEADERS
+    )
+    assert response.status_code == 200, response.text
+    assert observed_outcome(response.json())["cards"] == _expected()
+
+
+def test_generation_is_deterministic() -> None:
+    one = payloads.encode(payloads.large_patient_request(NOW, 50, 10, 20))
+    two = payloads.encode(payloads.large_patient_request(NOW, 50, 10, 20))
+    assert one == two
+
+
+@pytest.mark.anyio
+async def test_floor_routes_answer_no_cards_and_only_on_the_bench_app(tmp_path: Path) -> None:
+    app = inprocess.build_app(NOW, tmp_path)
+    body = payloads.encode(payloads.seed_request("seed-acute", NOW))
+    paths = inprocess.service_paths("pdph-imaging-order-select")
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as c:
+            for kind in ("floor", "bare"):
+                response = await c.post(paths[kind], content=body, headers=inprocess.HEADERS)
+                assert response.status_code == 200
+                assert response.json() == {"cards": []}
+            bad = await c.post(paths["floor"], content=b"{", headers=inprocess.HEADERS)
+            assert bad.status_code == 400
+    production = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'p.sqlite3'}"))
+    assert not [r for r in production.routes if "/bench/" in getattr(r, "path", "")]

@@ -1,0 +1,96 @@
+"""The compiled concept index (code lookup, text screen, memo) answers exactly as asking every
+Matcher in turn did, on every concept of the fixtures, a large synthetic patient and tricky words."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from bench.payloads import large_patient_request
+from cds_service.fixture_loader import fixture_paths, load_fixture
+from cds_service.knowledge import ConceptIndex, Knowledge, Matcher
+from cds_service.terminology import codings, match, words
+from tests.conftest import NOW
+
+
+def naive_match(concept: Any, matchers: Mapping[str, Matcher]) -> set[str]:
+    """The original definition: every matcher tried on every coding, then on the text."""
+    found = {
+        key
+        for system, code in codings(concept)
+        for key, matcher in matchers.items()
+        if matcher.matches_code(system, code)
+    }
+    if found:
+        return found
+    text = words(concept)
+    if not text:
+        return set()
+    return {key for key, matcher in matchers.items() if matcher.matches_text(text)}
+
+
+def _concepts(value: Any) -> list[Any]:
+    """Every dict under `value` that looks like a CodeableConcept."""
+    found: list[Any] = []
+    if isinstance(value, dict):
+        if "coding" in value or "text" in value:
+            found.append(value)
+        for child in value.values():
+            found += _concepts(child)
+    elif isinstance(value, list):
+        for child in value:
+            found += _concepts(child)
+    return found
+
+
+TRICKY = [
+    "spinal headache",
+    "Post-dural puncture headache, no fever",
+    "denies headache",
+    "No nuchal rigidity; headache since LP",
+    "worst headache of her life",
+    "Temp",
+    "temperature",
+    "Body temperature",
+    "SAH ruled out",
+    "r/o meningitis",
+    "Epidural blood patch",
+    "Lumbar puncture, diagnostic",
+    "confusion",
+    "Essential hypertension",
+    "",
+]
+SYSTEMS = [
+    "http://hl7.org/fhir/sid/icd-10-cm",
+    "http://hl7.org/fhir/sid/icd-10",
+    "http://snomed.info/sct",
+    "http://www.ama-assn.org/go/cpt",
+]
+CODES = ["G97.1", "g971", " G97.1 ", "O29.41", "G96.811", "G96.0", "I60.9", "R50.9", "25064002"]
+CODES += ["62270", "62273", "8310-5", "I10", "S06.5X0A", "G00.1"]
+
+
+def all_concepts() -> list[Any]:
+    concepts: list[Any] = []
+    for path in fixture_paths():
+        concepts += _concepts(load_fixture(path, NOW)["request"])
+    concepts += _concepts(large_patient_request(NOW, 200, 50, 100)["prefetch"])
+    concepts += [{"text": t} for t in TRICKY]
+    concepts += [{"coding": [{"system": s, "code": c}]} for s in SYSTEMS for c in CODES]
+    concepts += [{"coding": [{"system": SYSTEMS[0], "code": "I10"}], "text": "headache"}]
+    concepts += [None, "text", {"coding": "x"}, {"coding": [{"code": 5}]}]
+    return concepts
+
+
+@pytest.mark.parametrize("family", ["procedures", "findings", "temperature"])
+def test_index_answers_like_every_matcher(knowledge: Knowledge, family: str) -> None:
+    index: ConceptIndex = getattr(knowledge, family)
+    plain = dict(index.items())
+    concepts = all_concepts()
+    assert len(concepts) > 300
+    for _ in range(2):  # the second round answers from the memo
+        for concept in concepts:
+            assert match(concept, index) == naive_match(concept, plain), concept
+    assert match(concepts[0], plain) == naive_match(concepts[0], plain)  # a plain mapping works too
