@@ -195,7 +195,8 @@ def _observations(
     temperature = k.temperature
 
     def relevant(resource: dict[str, Any]) -> bool:
-        if resource.get("status") not in _OBSERVATION_STATUSES:
+        status = resource.get("status")  # raw: may be of any JSON type
+        if not isinstance(status, str) or status not in _OBSERVATION_STATUSES:
             return False
         code = resource.get("code")
         return bool(match(code, temperature) or match(code, k.findings)) or bool(

@@ -302,9 +302,7 @@ class FuzzClient:
             fuzz.report()
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        if (
-            "json" in kwargs
-        ):  # NaN and Infinity too, as Python's json module (and FastAPI) read them
+        if "json" in kwargs:  # sent with NaN and Infinity too, which Python's json module reads
             kwargs["content"] = json.dumps(kwargs.pop("json"), allow_nan=True).encode()
             kwargs["headers"] = {"Content-Type": "application/json", **kwargs.get("headers", {})}
         response = self.portal.call(partial(self.client.request, method, path, **kwargs))

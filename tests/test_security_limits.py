@@ -218,16 +218,11 @@ async def test_wrong_types_inside_prefetch_resources(tmp_path: Path, junk: Any) 
         extra = json.loads(json.dumps(request["prefetch"][key]["entry"][0]["resource"]))
         extra["id"] = "junk"
         extra["code"] = {"coding": junk, "text": junk}
+        extra["status"] = junk
         request["prefetch"][key]["entry"].append({"resource": extra})
-    request["prefetch"]["observations"]["entry"].append(
-        {
-            "resource": {
-                "resourceType": "Observation",
-                "code": {"coding": junk},
-                "valueQuantity": junk,
-            }
-        }
-    )
+    observation = {"resourceType": "Observation", "status": junk, "code": {"coding": junk}}
+    observation["valueQuantity"] = junk
+    request["prefetch"]["observations"]["entry"].append({"resource": observation})
     async with running(open_settings(tmp_path)) as client:
         response = await client.post(SELECT, json=request)
     assert response.status_code == 200, response.text

@@ -3,8 +3,10 @@ workers (two app instances on one database) use to refuse a token the other alre
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 import respx
@@ -12,6 +14,8 @@ from sqlalchemy import create_engine
 
 from cds_service.security.jwks import JwksCache, JwksUnavailable
 from cds_service.security.replay import DatabaseReplayCache, MemoryReplayCache
+from cds_service.store import FeedbackStore
+from tests.ops_helpers import postgres_schema
 from tests.security_helpers import JWKS_URL, bearer, jwks, key, make_settings, running
 
 
@@ -53,10 +57,9 @@ async def test_memory_cache_is_bounded_and_drops_expired_entries_first() -> None
 async def test_database_cache_is_shared_between_instances(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'replay.sqlite3'}"
     clock = FakeClock()
+    FeedbackStore(url).migrate()  # the table comes with the store's schema
     worker_a = DatabaseReplayCache(create_engine(url), now=clock)
     worker_b = DatabaseReplayCache(create_engine(url), now=clock)
-    worker_a.create_schema()
-    worker_b.create_schema()
     assert await worker_a.first_use("iss", "jti-1", clock.now + 60)
     assert not await worker_b.first_use("iss", "jti-1", clock.now + 60)
     assert not await worker_a.first_use("iss", "jti-1", clock.now + 60)
@@ -66,12 +69,31 @@ async def test_database_cache_is_shared_between_instances(tmp_path: Path) -> Non
 
 
 @pytest.mark.anyio
+async def test_database_cache_on_postgresql_accepts_a_token_once_under_concurrency() -> None:
+    """Eight workers race with the same token: exactly one wins (skipped without PostgreSQL)."""
+    with postgres_schema() as url:
+        FeedbackStore(url).migrate()
+        workers = [DatabaseReplayCache(create_engine(url)) for _ in range(8)]
+        expires = time.time() + 60
+        results: list[bool] = []
+
+        async def attempt(worker: DatabaseReplayCache) -> None:
+            results.append(await worker.first_use("iss", "raced-jti", expires))
+
+        async with anyio.create_task_group() as group:
+            for worker in workers:
+                group.start_soon(attempt, worker)
+        for worker in workers:
+            worker.engine.dispose()
+    assert sorted(results) == [False] * 7 + [True]
+
+
+@pytest.mark.anyio
 async def test_database_cache_purges_expired_rows(tmp_path: Path) -> None:
     clock = FakeClock()
-    cache = DatabaseReplayCache(
-        create_engine(f"sqlite:///{tmp_path / 'r.sqlite3'}"), now=clock, purge_interval_s=30
-    )
-    cache.create_schema()
+    url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
+    FeedbackStore(url).migrate()
+    cache = DatabaseReplayCache(create_engine(url), now=clock, purge_interval_s=30)
     for n in range(20):
         await cache.first_use("iss", f"t{n}", clock.now + 5)
     assert cache.count() == 20

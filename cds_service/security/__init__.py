@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 
 from cds_service.security.auth import Authenticator
@@ -67,7 +66,5 @@ async def security_lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.warning("auth_no_trusted_issuers: every request will be refused (CDS_TRUSTED_ISSUERS)")
     if settings.public_base_url is None:
         log.warning("auth_aud_from_host_header: set CDS_PUBLIC_BASE_URL behind a proxy")
-    if isinstance(authenticator.replay, DatabaseReplayCache):
-        await run_in_threadpool(authenticator.replay.create_schema)
     async with authenticator.session():
         yield

@@ -2,8 +2,9 @@
 
 Two implementations of one small interface: `MemoryReplayCache` (default; per process, bounded) and
 `DatabaseReplayCache` (a table with a unique key, shared by every worker and replica that uses the
-same DATABASE_URL). With several workers the in-memory cache lets a token be replayed once per worker,
-so multi-worker deployments select the database cache (CDS_REPLAY_CACHE=database)."""
+same DATABASE_URL; the table is part of the store's schema, created by its Alembic migrations). With
+several workers the in-memory cache lets a token be replayed once per worker, so multi-worker
+deployments select the database cache (CDS_REPLAY_CACHE=database)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from sqlalchemy import Column, Engine, Float, MetaData, String, Table, delete, func, insert, select
+from sqlalchemy import Column, Engine, Float, String, Table, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
+
+from cds_service.store import metadata
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +75,9 @@ class MemoryReplayCache:
             del self._expiry[key]
 
 
-replay_metadata = MetaData()
-
 jwt_replay = Table(
     "jwt_replay",
-    replay_metadata,
+    metadata,
     Column("token_key", String(64), primary_key=True),
     Column("expires_at", Float, nullable=False, index=True),
 )
@@ -94,9 +95,6 @@ class DatabaseReplayCache:
         self._now = now
         self._purge_interval_s = purge_interval_s
         self._last_purge = 0.0
-
-    def create_schema(self) -> None:
-        replay_metadata.create_all(self.engine)
 
     async def first_use(self, issuer: str, jti: str, expires_at: float) -> bool:
         return await run_in_threadpool(self._first_use, token_key(issuer, jti), expires_at)
