@@ -242,11 +242,12 @@ def patient_facts(
 ) -> PatientFacts:
     """All facts the rules read, from every resolved resource whatever prefetch key carried it.
     One pass sorts the patient's resources by type, so each reader sees only its own type."""
-    by_type: dict[Any, list[dict[str, Any]]] = {}
+    by_type: dict[str, list[dict[str, Any]]] = {}
     for key in resources:
         for r in resources[key]:
-            if _is_for_patient(r, patient_id):
-                by_type.setdefault(r.get("resourceType"), []).append(r)
+            resource_type = r.get("resourceType")
+            if isinstance(resource_type, str) and _is_for_patient(r, patient_id):
+                by_type.setdefault(resource_type, []).append(r)
     punctures, undated, patches = _procedures(by_type.get("Procedure", []), k, now, t)
     return PatientFacts(
         age_years=_age(by_type.get("Patient", []), patient_id, now),

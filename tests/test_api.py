@@ -311,3 +311,13 @@ async def test_skipped_resource_is_logged_without_its_content(
     assert len(skipped) == 1
     assert skipped[0].resource_type == "Procedure"  # type: ignore[attr-defined]
     assert "Jane-Doe-secret" not in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_resource_with_a_non_string_type_is_ignored(client: httpx.AsyncClient) -> None:
+    """Found by fuzzing: a `resourceType` that is a list once ended in a 500."""
+    request = hook_request([service_request("sr-1", MRI_BRAIN_WWO)], [lumbar_puncture(30), pdph()])
+    request["prefetch"]["conditions"]["entry"].append({"resource": {"resourceType": ["Condition"]}})
+    response = await client.post(SIGN, json=request)
+    assert response.status_code == 200
+    assert response.json()["cards"][0]["source"]["topic"]["code"] == "pdph-acute"
