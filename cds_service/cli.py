@@ -34,10 +34,20 @@ from cds_service.wire import HookRequest
 cli = typer.Typer(help="PDPH imaging CDS Hooks service.", no_args_is_help=True)
 
 
-def _now(value: str | None) -> datetime:
+def _instant(value: str | None) -> datetime | None:
+    """An ISO 8601 option value; a usage error, not a traceback, when it is not one."""
     if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not an ISO 8601 instant: {value!r}") from exc
+
+
+def _now(value: str | None) -> datetime:
+    parsed = _instant(value)
+    if parsed is None:
         return datetime.now(UTC)
-    parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         raise typer.BadParameter("--now needs a time zone offset, e.g. 2026-11-24T12:00:00Z")
     return parsed
@@ -194,10 +204,6 @@ def analytics(
         typer.echo(f"cannot read the store ({type(exc).__name__}); is it migrated?", err=True)
         raise typer.Exit(2) from exc
     typer.echo(summary.model_dump_json(indent=2) if as_json else format_table(summary))
-
-
-def _instant(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value is not None else None
 
 
 @cli.command()

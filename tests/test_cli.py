@@ -39,6 +39,13 @@ def test_evaluate_needs_a_zone_in_now() -> None:
     assert "time zone" in result.output
 
 
+def test_evaluate_refuses_a_now_that_is_not_a_date() -> None:
+    result = runner.invoke(cli, ["evaluate", str(SEED), "--now", "next tuesday"])
+    assert result.exit_code == 2
+    assert "ISO 8601" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 def test_evaluate_a_plain_request_picks_the_service_by_hook(tmp_path: Path) -> None:
     fixture = load_fixture(FIXTURES_DIR / "multiple-orders-persistent-order-sign.json", NOW)
     request_file = tmp_path / "request.json"
