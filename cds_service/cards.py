@@ -191,7 +191,7 @@ def _suggestion(
     delete = Action(
         type="delete",
         description=f"Cancel the draft order: {d.order.description}",
-        resourceId=[d.order.reference],
+        resourceId=d.order.reference,
     )
     to_create = [
         name

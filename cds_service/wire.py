@@ -87,7 +87,8 @@ class Action(BaseModel):
     type: Literal["create", "update", "delete"]
     description: str
     resource: dict[str, Any] | None = None
-    resourceId: list[str] | None = None
+    # CDS Hooks 2.0, Action.resourceId: a string, the relative reference of the resource to delete.
+    resourceId: str | None = None
 
 
 class Suggestion(BaseModel):

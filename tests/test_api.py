@@ -52,7 +52,7 @@ async def test_seed_vignette_over_http(client: httpx.AsyncClient) -> None:
         {
             "type": "delete",
             "description": "Cancel the draft order: MRI brain without and with contrast",
-            "resourceId": ["ServiceRequest/sr-mri-brain"],
+            "resourceId": "ServiceRequest/sr-mri-brain",
         }
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -64,7 +65,12 @@ def test_card_contract(name: str, request_: dict[str, Any], response: dict[str, 
                 assert types != ["delete"], "never offer a bare cancellation here"
             for action in suggestion["actions"]:
                 if action["type"] == "delete":
-                    assert action["resourceId"] == [card["extension"]["pdph-imaging.draft-order"]]
+                    # CDS Hooks 2.0 Action.resourceId: a string, a relative reference (not a list).
+                    assert isinstance(action["resourceId"], str)
+                    assert re.fullmatch(
+                        r"ServiceRequest/[A-Za-z0-9\-.]{1,64}", action["resourceId"]
+                    )
+                    assert action["resourceId"] == card["extension"]["pdph-imaging.draft-order"]
                 if action["type"] == "create":
                     created = action["resource"]
                     assert created["resourceType"] == "ServiceRequest"

@@ -79,7 +79,7 @@ async def test_sandbox_pama_request_end_to_end_with_extension_mirror(
         {
             "type": "delete",
             "description": card["suggestions"][0]["actions"][0]["description"],
-            "resourceId": ["ServiceRequest/example-request-id"],
+            "resourceId": "ServiceRequest/example-request-id",
         }
     ]
 

@@ -213,12 +213,10 @@ function renderOrders(request) {
 function applyActions(actions) {
   for (const action of actions) {
     if (action.type === "delete") {
-      for (const reference of action.resourceId || []) {
-        const item = [...$("order-list").children].find((li) => li.dataset.reference === reference);
-        if (item) {
-          item.classList.add("cancelled");
-          item.append(el("span", { class: "tag cancelled-tag" }, "cancelled"));
-        }
+      const item = [...$("order-list").children].find((li) => li.dataset.reference === action.resourceId);
+      if (item) {
+        item.classList.add("cancelled");
+        item.append(el("span", { class: "tag cancelled-tag" }, "cancelled"));
       }
     } else if (action.type === "create" && action.resource) {
       $("order-list").append(
@@ -234,7 +232,7 @@ function applyActions(actions) {
 }
 
 function renderAction(action) {
-  const target = action.resourceId?.join(", ") || action.resource?.resourceType || "";
+  const target = action.resourceId || action.resource?.resourceType || "";
   const item = el(
     "li",
     { class: `action action-${action.type}` },
