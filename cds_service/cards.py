@@ -9,6 +9,7 @@ from typing import Any
 
 from cds_service.decide import Decision
 from cds_service.knowledge import Knowledge, Rating, Scenario, SuggestionPlan
+from cds_service.orders import ImagingOrder
 from cds_service.wire import Action, Card, Coding, Source, Suggestion, without_empty
 
 SUMMARY_LIMIT = 139
@@ -58,10 +59,10 @@ def _card(
     if plan.card == "confirm" and not confirm_appropriate:
         return None
     rules = k.rules.scenarios[d.scenario]
+    # Fail-safe (SPEC §2): no one-click cancel or replace unless the order's reason was understood.
+    plans = [p for p in plan.suggestions if not (d.uninterpreted and p.kind != "add")]
     suggestions = [
-        s
-        for s in (_suggestion(p, d, k, patient_id, state) for p in plan.suggestions)
-        if s is not None
+        s for s in (_suggestion(p, d, k, patient_id, state) for p in plans) if s is not None
     ]
     extension: dict[str, Any] = {
         "pdph-imaging.rating": d.rating.value.value,
@@ -101,7 +102,7 @@ def _hours_phrase(d: Decision) -> str:
     if d.hours_since_puncture is None or d.puncture is None:
         return ""
     hours = f"{d.hours_since_puncture:.0f} h"
-    return hours if d.puncture.at.is_exact else f"at least {hours}"
+    return hours if d.puncture.exact else f"at least {hours}"
 
 
 def _summary(template: str, d: Decision, k: Knowledge) -> str:
@@ -132,10 +133,15 @@ def _rating_line(study_type: str, scenario: Scenario, k: Knowledge) -> str:
 def _detail(d: Decision, k: Knowledge, plans: list[SuggestionPlan]) -> str:
     rules = k.rules.scenarios[d.scenario]
     lines = [f"**{rules.title}.**", "", "**Why this card**"]
-    if d.puncture is not None:
+    if d.puncture is not None and d.puncture.lower_bound:
+        lines.append(
+            f"- Dural puncture: not recorded as a procedure, but proven by {d.puncture.description},"
+            f" diagnosed {d.hours_since_puncture:.0f} hours ago: the puncture is at least that old."
+        )
+    elif d.puncture is not None:
         when = (
             f"{d.hours_since_puncture:.0f} hours ago"
-            if d.puncture.at.is_exact
+            if d.puncture.exact
             else (
                 f"recorded as a {d.puncture.at.precision.value} only: at least "
                 f"{d.hours_since_puncture:.0f} hours ago"
@@ -151,6 +157,12 @@ def _detail(d: Decision, k: Knowledge, plans: list[SuggestionPlan]) -> str:
         "- Red flags: " + (_list_findings(d.red_flags) if d.red_flags else "none recorded") + "."
     )
     lines.append(f"- Ordered: {d.order.description}.")
+    if d.uninterpreted:
+        lines.append(
+            "- The order's reason has words this service did not interpret ("
+            + ", ".join(f"'{w}'" for w in d.uninterpreted)
+            + "): no one-click cancel or replace is offered; the advice stands."
+        )
     if not d.age_known:
         lines.append(
             "- Age unknown (no birth date): evaluated as an adult, as the ACR variants are."
@@ -241,36 +253,32 @@ def _create_action(name: str, d: Decision, k: Knowledge, patient_id: str) -> Act
     return Action(type="create", description=f"Order {orderable.code.text}", resource=resource)
 
 
-def system_action(d: Decision, k: Knowledge) -> Action:
+def system_action(order: ImagingOrder, rating: Rating | None, k: Knowledge) -> Action:
     """An `update` of the draft order that records its rating, per the Argonaut CDS Hooks for PAMA
-    guidance: the order is returned unchanged except for the rating extensions."""
-    resource = without_empty(d.order.raw)
+    guidance: the order is returned unchanged except for the rating extensions. `rating` is None
+    when no scenario applies: the PAMA rating is then `no-criteria-apply`, never `appropriate`."""
+    resource = without_empty(order.raw)
     ours = {PAMA_EXTENSION, PAMA_CONSULT_ID, PAMA_AUC_APPLIED}
     extensions = [
         e
         for e in resource.get("extension") or []
         if not (isinstance(e, dict) and e.get("url") in ours)
     ]
+    codings: list[dict[str, str]] = [
+        {"system": PAMA_SYSTEM, "code": PAMA_RATING[rating or Rating.NOT_RATED]}
+    ]
+    if rating is not None:
+        codings.append(
+            {"system": RATING_SYSTEM, "code": rating.value, "display": RATING_WORDS[rating]}
+        )
     extensions += [
-        {
-            "url": PAMA_EXTENSION,
-            "valueCodeableConcept": {
-                "coding": [
-                    {"system": PAMA_SYSTEM, "code": PAMA_RATING[d.rating.value]},
-                    {
-                        "system": RATING_SYSTEM,
-                        "code": d.rating.value.value,
-                        "display": RATING_WORDS[d.rating.value],
-                    },
-                ]
-            },
-        },
+        {"url": PAMA_EXTENSION, "valueCodeableConcept": {"coding": codings}},
         {"url": PAMA_CONSULT_ID, "valueUri": f"urn:uuid:{uuid.uuid4()}"},
         {"url": PAMA_AUC_APPLIED, "valueUri": k.rules.source.url},
     ]
     resource["extension"] = extensions
     return Action(
         type="update",
-        description=f"Record the ACR appropriateness rating on {d.order.reference}",
+        description=f"Record the ACR appropriateness rating on {order.reference}",
         resource=resource,
     )

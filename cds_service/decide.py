@@ -1,43 +1,19 @@
 """The clinical decision: which ACR scenario applies to one draft imaging order, and how the ACR rates
-the drafted study there. A pure function of typed facts (SPEC §2, precedence: first match wins)."""
+the drafted study there. A pure function of typed facts.
+
+The precedence itself is data (hooks/<knowledge>/rules.yaml, `precedence`: first match wins); this
+module holds the small fixed set of predicates it composes, each a question about the facts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from cds_service.facts import Finding, PatientFacts, ProcedureEvent, Thresholds
 from cds_service.knowledge import Knowledge, RatingCell, Scenario
 from cds_service.orders import ImagingOrder, OrderReason
 from cds_service.timing import hours_between
-
-HEADACHE = frozenset(
-    {
-        "headache",
-        "post-dural-puncture-headache",
-        "orthostatic-headache",
-        "intracranial-hypotension",
-        "csf-leak",
-        "thunderclap-headache",
-    }
-)
-INTRACRANIAL_HYPOTENSION = frozenset(
-    {"post-dural-puncture-headache", "orthostatic-headache", "intracranial-hypotension", "csf-leak"}
-)
-RED_FLAGS = frozenset(
-    {
-        "fever",
-        "nuchal-rigidity",
-        "seizure",
-        "focal-neurological-deficit",
-        "subdural-haematoma",
-        "meningitis",
-        "venous-sinus-thrombosis",
-        "subarachnoid-haemorrhage-or-rcvs",
-        "thunderclap-headache",
-    }
-)
-ALTERED_MENTAL_STATUS = "altered-mental-status"
 
 
 @dataclass(frozen=True)
@@ -51,6 +27,140 @@ class Decision:
     evidence: list[Finding]  # the headache evidence relied on
     red_flags: list[Finding]
     age_known: bool
+    # Words of the order's stated reason that no rule accounts for (SPEC §2, fail-safe rule): when
+    # there are any, the card offers no one-click cancel or replace.
+    uninterpreted: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Situation:
+    """Everything the predicates read about one order, computed once."""
+
+    reason: OrderReason
+    patient: PatientFacts
+    findings: list[Finding]
+    kinds: frozenset[str]
+    groups: dict[str, frozenset[str]]
+    puncture: ProcedureEvent | None  # the most recent dated puncture in the look-back
+    hours: float | None
+    patch: ProcedureEvent | None  # a blood patch after that puncture
+    diagnosed: bool  # a post-puncture diagnosis proves a puncture (SPEC §2), dated or not
+    diagnosis: ProcedureEvent | None  # the oldest dated one, standing for an unrecorded puncture
+    thresholds: Thresholds
+    now: datetime
+
+    def has(self, group: str) -> bool:
+        return bool(self.kinds & self.groups[group])
+
+
+def _headache_since(s: Situation) -> bool:
+    """A headache after the patch: the order's own headache reason (stated now) or a dated finding."""
+    if s.patch is None:
+        return False
+    if s.reason.kinds() & s.groups["headache_evidence"]:
+        return True
+    return any(
+        f.kind in s.groups["headache_evidence"] and f.at is not None and f.at.at > s.patch.at.at
+        for f in s.patient.findings
+    )
+
+
+def _diagnosis_hours(s: Situation) -> float | None:
+    return None if s.diagnosis is None else hours_between(s.diagnosis.at.at, s.now)
+
+
+PREDICATES: dict[str, Callable[[Situation], bool]] = {
+    "child": lambda s: (
+        s.patient.age_years is not None and s.patient.age_years < s.thresholds.adult_age_years
+    ),
+    "reason-not-headache": lambda s: (
+        s.reason.stated and not s.reason.kinds() & s.groups["headache_evidence"]
+    ),
+    "headache-evidence": lambda s: s.has("headache_evidence"),
+    "thunderclap": lambda s: s.has("thunderclap"),
+    "altered-mental-status": lambda s: s.has("altered_mental_status"),
+    "red-flag": lambda s: s.has("red_flags"),
+    "intracranial-hypotension": lambda s: s.has("intracranial_hypotension"),
+    "puncture-context": lambda s: (
+        s.puncture is not None
+        or bool(s.patient.uncertain_punctures)
+        or s.diagnosed
+        or bool(s.patient.blood_patches)
+        or s.has("intracranial_hypotension")
+    ),
+    "blood-patch": lambda s: s.patch is not None,
+    "blood-patch-then-headache": _headache_since,
+    "uncertain-puncture": lambda s: bool(s.patient.uncertain_punctures),
+    "puncture-within-acute-window": lambda s: (
+        s.hours is not None and s.hours <= s.thresholds.acute_window_hours
+    ),
+    "puncture-beyond-acute-window": lambda s: (
+        s.hours is not None and s.hours > s.thresholds.acute_window_hours
+    ),
+    "puncture-diagnosis": lambda s: s.diagnosed,
+    "puncture-diagnosis-beyond-acute-window": lambda s: (
+        (hours := _diagnosis_hours(s)) is not None
+        and s.thresholds.acute_window_hours < hours <= s.thresholds.lookback_days * 24
+    ),
+}
+
+
+def check_precedence(k: Knowledge) -> None:
+    """Every condition the precedence names is a predicate here (called when knowledge loads)."""
+    for number, rule in enumerate(k.rules.precedence):
+        for condition in rule.when:
+            name = condition.removeprefix("not ")
+            if name not in PREDICATES:
+                raise ValueError(
+                    f"invalid knowledge: rules.yaml: precedence[{number}]: unknown condition "
+                    f"{name!r} (known: {', '.join(sorted(PREDICATES))})"
+                )
+
+
+def _holds(condition: str, s: Situation) -> bool:
+    if condition.startswith("not "):
+        return not PREDICATES[condition[4:]](s)
+    return PREDICATES[condition](s)
+
+
+def _diagnosis_event(
+    findings: list[Finding], puncture_kinds: frozenset[str]
+) -> ProcedureEvent | None:
+    """The oldest dated post-puncture diagnosis: its onset is a lower bound of the time since the
+    puncture it proves (SPEC §2)."""
+    dated = [(f.at, f) for f in findings if f.kind in puncture_kinds and f.at is not None]
+    if not dated:
+        return None
+    at, oldest = min(dated, key=lambda pair: pair[0].at)
+    return ProcedureEvent(oldest.description, at, lower_bound=True)
+
+
+def situation(
+    reason: OrderReason, patient: PatientFacts, k: Knowledge, t: Thresholds, now: datetime
+) -> Situation:
+    groups = {name: frozenset(keys) for name, keys in k.rules.finding_groups.model_dump().items()}
+    findings = patient.findings + reason.findings
+    puncture = patient.punctures[0] if patient.punctures else None
+    patch = next(
+        (p for p in patient.blood_patches if puncture is None or p.at.at >= puncture.at.at), None
+    )
+    evidence = groups["puncture_evidence"]
+    diagnosed = puncture is None and any(f.kind in evidence for f in findings)
+    diagnosis = _diagnosis_event(patient.findings, evidence) if diagnosed else None
+    return Situation(
+        reason=reason,
+        patient=patient,
+        findings=findings,
+        kinds=frozenset(f.kind for f in findings),
+        groups=groups,
+        puncture=puncture,
+        hours=max(0.0, hours_between(puncture.at.at, now)) if puncture else None,
+        patch=patch,
+        diagnosed=diagnosed,
+        diagnosis=diagnosis,
+        thresholds=t,
+        now=now,
+    )
 
 
 def decide(
@@ -62,54 +172,25 @@ def decide(
     now: datetime,
 ) -> Decision | None:
     """The scenario for this order, or None when the service should stay silent."""
-    if patient.age_years is not None and patient.age_years < t.adult_age_years:
-        return None
-    if reason.stated and not reason.kinds() & HEADACHE:
-        return None  # the order's own reason governs (e.g. an MS work-up): not our question
-    findings = patient.findings + reason.findings
-    kinds = {f.kind for f in findings}
-    if not kinds & HEADACHE:
-        return None
-    puncture = patient.punctures[0] if patient.punctures else None
-    if puncture is None and patient.undated_punctures:
-        return None  # a puncture we cannot place in time: no safe scenario
-    patch = next(
-        (p for p in patient.blood_patches if puncture is None or p.at.at >= puncture.at.at), None
+    s = situation(reason, patient, k, t, now)
+    scenario = next(
+        (r.then for r in k.rules.precedence if all(_holds(c, s) for c in r.when)), "silent"
     )
-    if puncture is None and patch is None and not kinds & INTRACRANIAL_HYPOTENSION:
+    if scenario == "silent":
         return None
-    hours = max(0.0, hours_between(puncture.at.at, now)) if puncture else None
-
-    if ALTERED_MENTAL_STATUS in kinds:
-        scenario = Scenario.ALTERED_MENTAL_STATUS
-    elif kinds & RED_FLAGS:
-        scenario = Scenario.PDPH_ACUTE_RED_FLAGS
-    elif patch is not None and _headache_since(patch, patient.findings, reason):
-        scenario = Scenario.POST_BLOOD_PATCH
-    elif hours is not None and hours <= t.acute_window_hours:
-        scenario = Scenario.PDPH_ACUTE
-    elif hours is not None:
-        scenario = Scenario.PDPH_PERSISTENT
-    elif patch is None:
-        scenario = Scenario.SIH
-    else:
-        return None  # a blood patch with no new headache since and no puncture on record
-
+    puncture, hours = s.puncture, s.hours
+    if puncture is None and scenario is Scenario.PDPH_PERSISTENT and s.diagnosis is not None:
+        puncture, hours = s.diagnosis, _diagnosis_hours(s)
+    watched = s.groups["red_flags"] | s.groups["altered_mental_status"] | s.groups["thunderclap"]
     return Decision(
         order=order,
-        scenario=scenario,
-        rating=k.rating(scenario, order.study_type),
-        hours_since_puncture=None if hours is None else round(hours, 1),
+        scenario=Scenario(scenario),
+        rating=k.rating(Scenario(scenario), order.study_type),
+        hours_since_puncture=None if hours is None else round(max(0.0, hours), 1),
         puncture=puncture,
-        blood_patch=patch,
-        evidence=[f for f in findings if f.kind in HEADACHE],
-        red_flags=[f for f in findings if f.kind in RED_FLAGS or f.kind == ALTERED_MENTAL_STATUS],
+        blood_patch=s.patch,
+        evidence=[f for f in s.findings if f.kind in s.groups["headache_evidence"]],
+        red_flags=[f for f in s.findings if f.kind in watched],
         age_known=patient.age_years is not None,
+        uninterpreted=reason.uninterpreted,
     )
-
-
-def _headache_since(patch: ProcedureEvent, findings: list[Finding], reason: OrderReason) -> bool:
-    """A headache after the patch: the order's own headache reason (stated now) or a dated finding."""
-    if reason.kinds() & HEADACHE:
-        return True
-    return any(f.kind in HEADACHE and f.at is not None and f.at.at > patch.at.at for f in findings)

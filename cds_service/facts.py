@@ -1,12 +1,17 @@
 """Patient facts from the resolved resources (pure: no I/O, `now` passed in).
 
 Documented choices (see docs/clinical-rules.md):
-- Procedures count only when `completed`; entered-in-error, not-done and every other status are ignored.
+- Procedures count when `completed`, `in-progress` (a labour epidural still running) or `stopped` (an
+  epidural abandoned after a wet tap; DSTU2/STU3 call it `aborted`); every other status is ignored.
   Their time is performedPeriod.end, else performedDateTime, else performedPeriod.start, read by
-  `timing.latest_instant` (date-only values as the latest instant they can denote).
+  `timing.latest_instant` (date-only values as the latest instant they can denote). A puncture whose
+  time cannot be placed (none, performedString, an invalid date) is an *uncertain puncture*: kept, never
+  dropped (SPEC §2).
 - Conditions are ignored when refuted or entered-in-error, or when their clinical status is inactive,
-  remission or resolved. They count when dated (onset, else recordedDate) within the look-back, or
-  undated but explicitly active.
+  remission or resolved (as a CodeableConcept, or as the string of DSTU2/STU3). They count when dated
+  (onset, else recordedDate) within the look-back, or undated but explicitly active; findings of the
+  `durable` group (intracranial hypotension, CSF leak, post-puncture diagnoses) count while active
+  whatever their age.
 - Observations count when final, amended, corrected or preliminary and effective within the observation
   window; a finding observation with valueBoolean false or an "absent/negative" value is not a finding.
 """
@@ -34,6 +39,8 @@ _INACTIVE_CLINICAL = {"inactive", "remission", "resolved"}
 _ACTIVE_CLINICAL = {"active", "recurrence", "relapse"}
 _UNTRUSTED_VERIFICATION = {"refuted", "entered-in-error"}
 _OBSERVATION_STATUSES = {"final", "amended", "corrected", "preliminary"}
+# FHIR R4 statuses of a procedure that happened (SPEC §2), plus `aborted`, their DSTU2/STU3 name.
+PROCEDURE_STATUSES = {"completed", "in-progress", "stopped", "aborted"}
 _ABSENT_WORDS = ("absent", "negative", "not present", "none", "no ")
 
 
@@ -50,6 +57,12 @@ class Thresholds:
 class ProcedureEvent:
     description: str
     at: Instant
+    # True when only a lower bound is known (a post-puncture diagnosis standing for the puncture).
+    lower_bound: bool = False
+
+    @property
+    def exact(self) -> bool:
+        return self.at.is_exact and not self.lower_bound
 
 
 @dataclass(frozen=True)
@@ -64,7 +77,7 @@ class Finding:
 class PatientFacts:
     age_years: int | None
     punctures: list[ProcedureEvent] = field(default_factory=list)  # most recent first
-    undated_punctures: int = 0
+    uncertain_punctures: list[str] = field(default_factory=list)  # descriptions: time unknown
     blood_patches: list[ProcedureEvent] = field(default_factory=list)  # most recent first
     findings: list[Finding] = field(default_factory=list)
 
@@ -73,6 +86,9 @@ class PatientFacts:
 
 
 def _coding_code(concept: Any) -> str | None:
+    """The code of a status: a CodeableConcept (R4) or a plain string (DSTU2/STU3)."""
+    if isinstance(concept, str):
+        return concept
     for coding in coding_dicts(concept):
         if isinstance(coding.get("code"), str):
             return str(coding["code"])
@@ -93,41 +109,49 @@ def procedure_time(procedure: ProcedureView) -> Instant | None:
 
 def _procedures(
     raw: list[dict[str, Any]], k: Knowledge, now: datetime, t: Thresholds
-) -> tuple[list[ProcedureEvent], int, list[ProcedureEvent]]:
+) -> tuple[list[ProcedureEvent], list[str], list[ProcedureEvent]]:
     def relevant(resource: dict[str, Any]) -> bool:
-        return resource.get("status") == "completed" and bool(
-            match(resource.get("code"), k.procedures)
+        status = resource.get("status")  # raw: may be of any JSON type
+        return (
+            isinstance(status, str)
+            and status in PROCEDURE_STATUSES
+            and bool(match(resource.get("code"), k.procedures))
         )
 
     punctures: list[ProcedureEvent] = []
     patches: list[ProcedureEvent] = []
-    undated = 0
+    invalid: list[dict[str, Any]] = []
     oldest = now - timedelta(days=t.lookback_days)
-    for item in read_resources(raw, ProcedureView, relevant):
-        kinds = match(item.raw.get("code"), k.procedures)
-        description = describe(item.raw.get("code"), "spinal procedure")
-        at = procedure_time(item.model)
+    dated: list[tuple[dict[str, Any], Instant | None]] = [
+        (item.raw, procedure_time(item.model))
+        for item in read_resources(raw, ProcedureView, relevant, invalid)
+    ]
+    # A recognised procedure that fails validation (e.g. month 13 in its date) still happened.
+    dated += [(resource, None) for resource in invalid]
+    uncertain: list[str] = []
+    for resource, at in dated:
+        kinds = match(resource.get("code"), k.procedures)
+        description = describe(resource.get("code"), "spinal procedure")
+        # A blood patch is a treatment, not a new puncture (SPEC §2), whatever else its text says.
+        is_patch = "epidural-blood-patch" in kinds
         if at is None:
-            if "epidural-blood-patch" not in kinds:
-                undated += 1
+            if not is_patch:
+                uncertain.append(description)
             continue
         if at.at > now + CLOCK_SKEW or at.at < oldest:
             continue
-        # A blood patch is a treatment, not a new puncture (SPEC §2), whatever else its text says.
-        if "epidural-blood-patch" in kinds:
-            patches.append(ProcedureEvent(description, at))
-        else:
-            punctures.append(ProcedureEvent(description, at))
+        (patches if is_patch else punctures).append(ProcedureEvent(description, at))
     punctures.sort(key=lambda e: e.at.at, reverse=True)
     patches.sort(key=lambda e: e.at.at, reverse=True)
-    return punctures, undated, patches
+    return punctures, uncertain, patches
 
 
 def _condition_time(condition: ConditionView) -> Instant | None:
     onset = condition.onsetDateTime or (
         condition.onsetPeriod.start if condition.onsetPeriod else None
     )
-    return latest_instant(onset if onset is not None else condition.recordedDate)
+    recorded = condition.recordedDate or condition.dateRecorded or condition.assertedDate
+    return latest_instant(onset if onset is not None else recorded)
 
 
 def _conditions(
@@ -141,19 +165,18 @@ def _conditions(
         return bool(match(resource.get("code"), k.findings))
 
     oldest = now - timedelta(days=t.lookback_days)
+    durable = set(k.rules.finding_groups.durable)
     findings: list[Finding] = []
     for item in read_resources(raw, ConditionView, relevant):
         at = _condition_time(item.model)
-        if at is None:
-            if _coding_code(item.raw.get("clinicalStatus")) not in _ACTIVE_CLINICAL:
-                continue
-        elif not oldest <= at.at <= now + CLOCK_SKEW:
+        active = _coding_code(item.raw.get("clinicalStatus")) in _ACTIVE_CLINICAL
+        if at is not None and at.at > now + CLOCK_SKEW:
             continue
         description = describe(item.raw.get("code"), "condition")
-        findings.extend(
-            Finding(kind, description, at, "problem list")
-            for kind in match(item.raw.get("code"), k.findings)
-        )
+        for kind in match(item.raw.get("code"), k.findings):
+            recent = at is not None and at.at >= oldest
+            if recent or (active and (at is None or kind in durable)):
+                findings.append(Finding(kind, description, at, "problem list"))
     return findings
 
 
@@ -248,11 +271,11 @@ def patient_facts(
             resource_type = r.get("resourceType")
             if isinstance(resource_type, str) and _is_for_patient(r, patient_id):
                 by_type.setdefault(resource_type, []).append(r)
-    punctures, undated, patches = _procedures(by_type.get("Procedure", []), k, now, t)
+    punctures, uncertain, patches = _procedures(by_type.get("Procedure", []), k, now, t)
     return PatientFacts(
         age_years=_age(by_type.get("Patient", []), patient_id, now),
         punctures=punctures,
-        undated_punctures=undated,
+        uncertain_punctures=uncertain,
         blood_patches=patches,
         findings=_conditions(by_type.get("Condition", []), k, now, t)
         + _observations(by_type.get("Observation", []), k, now, t),

@@ -12,6 +12,9 @@ from typing import Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cds_service.icd10cm import icd10cm_release
+from cds_service.textmatch import Language
+
 
 class Scenario(StrEnum):
     PDPH_ACUTE = "pdph-acute"
@@ -20,6 +23,7 @@ class Scenario(StrEnum):
     SIH = "sih"
     POST_BLOOD_PATCH = "post-blood-patch"
     ALTERED_MENTAL_STATUS = "altered-mental-status"
+    THUNDERCLAP = "thunderclap"
 
 
 class Rating(StrEnum):
@@ -36,22 +40,18 @@ RATING_ABBREVIATIONS = {
     "NR": Rating.NOT_RATED,
 }
 
-# A text match preceded by one of these (within a few words) is a negated mention, not a finding.
-NEGATION = re.compile(
-    r"\b(no|not|without|denies|denied|negative for|absence of|free of|r/o|rule out)\b"
-)
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class CodeEntry(_Strict):
+    """One code. An ICD-10-CM code names its whole subtree (I60 is I60 and every code under it)."""
+
     system: str
     code: str
     display: str | None = None
     source: str
-    prefix: bool = False
 
 
 class Concept(_Strict):
@@ -65,8 +65,19 @@ class TemperatureConcept(_Strict):
     text: list[str] = Field(default_factory=list)
 
 
+class LanguageRules(_Strict):
+    """Cue words for reading clinicians' text (cds_service/textmatch.py applies them)."""
+
+    negation_before: list[str]
+    negation_after: list[str]
+    clause_terminators: list[str]
+    filler_words: list[str]
+
+
 class ValueSetsFile(_Strict):
     systems: dict[str, str]
+    system_aliases: dict[str, str] = Field(default_factory=dict)
+    language: LanguageRules
     procedures: dict[str, Concept]
     findings: dict[str, Concept]
     body_temperature: TemperatureConcept = Field(alias="body-temperature")
@@ -93,11 +104,12 @@ class StudyCode(_Strict):
     system: str
     code: str
     study: str
+    display: str | None = None
     source: str
 
 
 class ImagingText(_Strict):
-    modality: dict[Literal["ct", "mri", "myelography", "dsm", "other"], list[str]]
+    modality: dict[Literal["ct", "mri", "myelography", "dsm", "cta", "other"], list[str]]
     region: dict[
         Literal[
             "head", "spine-cervical", "spine-thoracic", "spine-lumbar", "spine-complete", "spine"
@@ -130,7 +142,7 @@ class SourceInfo(_Strict):
 
 class RatingCell(_Strict):
     rating: Literal["UA", "MBA", "UNA", "NR"]
-    source: Literal["S", "T", "J"] | None = None
+    source: Literal["S", "T", "H", "J"] | None = None
     note: str | None = None
 
     @property
@@ -140,7 +152,7 @@ class RatingCell(_Strict):
     @model_validator(mode="after")
     def _rated_cells_cite_a_source(self) -> RatingCell:
         if self.rating != "NR" and self.source is None:
-            raise ValueError(f"rating {self.rating} needs a source (S, T or J)")
+            raise ValueError(f"rating {self.rating} needs a source (S, T, H or J)")
         return self
 
 
@@ -179,10 +191,29 @@ class ScenarioRules(_Strict):
     override_reasons: list[str]
 
 
+class FindingGroups(_Strict):
+    headache_evidence: list[str]
+    intracranial_hypotension: list[str]
+    puncture_evidence: list[str]
+    durable: list[str]
+    thunderclap: list[str]
+    altered_mental_status: list[str]
+    red_flags: list[str]
+
+
+class PrecedenceRule(_Strict):
+    """One line of the scenario precedence: when every condition holds, `then` decides."""
+
+    when: list[str]
+    then: Scenario | Literal["silent"]
+
+
 class RulesFile(_Strict):
     thresholds: Thresholds
     source: SourceInfo
-    rating_sources: dict[Literal["S", "T", "J"], str]
+    rating_sources: dict[Literal["S", "T", "H", "J"], str]
+    finding_groups: FindingGroups
+    precedence: list[PrecedenceRule] = Field(min_length=1)
     ratings: dict[Scenario, dict[str, RatingCell]]
     override_reason_system: str
     override_reasons: dict[str, str]
@@ -200,36 +231,73 @@ class CardPlan(BaseModel):
     suggestions: list[SuggestionPlan]
 
 
-class Matcher:
-    """Recognises a concept from codings (exact system+code, or under a code prefix) or, failing that,
-    from free text with a negation guard."""
+class Systems:
+    """Code systems and their aliases: a coding under an OID URI (urn:oid:2.16.840.1.113883.6.12) is
+    the same system as under its canonical URI (SPEC §3), wherever a code is read."""
 
-    def __init__(self, codes: list[CodeEntry], text: list[str], systems: dict[str, str]) -> None:
+    ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+
+    def __init__(self, names: Mapping[str, str], aliases: Mapping[str, str]) -> None:
+        self.names = dict(names)
+        self._canonical = {uri: uri for uri in names.values()}
+        self._canonical.update({alias: names[name] for alias, name in aliases.items()})
+
+    def uri(self, name: str) -> str:
+        """The canonical URI of a system named in the knowledge files (`cpt`, `loinc`...)."""
+        return self.names[name]
+
+    def canonical(self, system: str) -> str:
+        return self._canonical.get(system.strip(), system)
+
+    def normalise(self, canonical: str, code: str) -> str:
+        """ICD-10-CM codes are compared without their dot and in upper case (EHRs send both)."""
+        code = code.strip()
+        return code.replace(".", "").upper() if canonical == self.ICD10CM else code
+
+    def key(self, system: str, code: str) -> tuple[str, str]:
+        canonical = self.canonical(system)
+        return canonical, self.normalise(canonical, code)
+
+
+class Matcher:
+    """Recognises a concept from codings (exact system+code; an ICD-10-CM code and everything under
+    it) or from free text, where a negated mention does not count (cds_service/textmatch.py)."""
+
+    def __init__(
+        self, codes: list[CodeEntry], text: list[str], systems: Systems, language: Language
+    ) -> None:
+        self.systems = systems
+        self.language = language
         self.exact: set[tuple[str, str]] = set()
         self.prefixes: list[tuple[str, str]] = []
         for entry in codes:
-            system = canonical_system(systems.get(entry.system, entry.system))
-            key = (system, normalise_code(system, entry.code))
-            if entry.prefix:
+            key = systems.key(systems.uri(entry.system), entry.code)
+            if key[0] == Systems.ICD10CM:
                 self.prefixes.append(key)
             else:
                 self.exact.add(key)
         self.patterns = [re.compile(p, re.IGNORECASE) for p in text]
 
     def matches_code(self, system: str, code: str) -> bool:
-        system = canonical_system(system)
-        code = normalise_code(system, code)
-        if (system, code) in self.exact:
+        key = self.systems.key(system, code)
+        if key in self.exact:
             return True
-        return any(system == s and code.startswith(p) for s, p in self.prefixes)
+        return any(key[0] == s and key[1].startswith(p) for s, p in self.prefixes)
 
     def matches_text(self, text: str) -> bool:
-        for pattern in self.patterns:
-            for match in pattern.finditer(text):
-                preceding = text[max(0, match.start() - 30) : match.start()].lower()
-                if not NEGATION.search(preceding):
-                    return True
-        return False
+        return any(
+            not self.language.is_negated(text, *match.span())
+            for pattern in self.patterns
+            for match in pattern.finditer(text)
+        )
+
+    def spans(self, text: str) -> list[tuple[int, int, bool]]:
+        """Every mention in `text`: start, end and whether it is affirmed."""
+        return [
+            (*match.span(), not self.language.is_negated(text, *match.span()))
+            for pattern in self.patterns
+            for match in pattern.finditer(text)
+        ]
 
 
 NO_KEYS: frozenset[str] = frozenset()
@@ -246,8 +314,9 @@ class ConceptIndex(Mapping[str, Matcher]):
     memoised (bounded): records repeat the same codes and displays over and over. The answers are
     those of asking every Matcher in turn (tests/test_perf_matching.py)."""
 
-    def __init__(self, matchers: Mapping[str, Matcher]) -> None:
+    def __init__(self, matchers: Mapping[str, Matcher], systems: Systems) -> None:
         self._matchers = dict(matchers)
+        self._systems = systems
         exact: dict[tuple[str, str], set[str]] = {}
         prefixes: dict[str, list[tuple[str, str]]] = {}
         for key, matcher in self._matchers.items():
@@ -274,8 +343,7 @@ class ConceptIndex(Mapping[str, Matcher]):
         found = self._code_cache.get((system, code))
         if found is not None:
             return found
-        canonical = canonical_system(system)
-        normalised = normalise_code(canonical, code)
+        canonical, normalised = self._systems.key(system, code)
         found = self._exact.get((canonical, normalised), NO_KEYS)
         for prefix, key in self._prefixes.get(canonical, ()):
             if normalised.startswith(prefix) and key not in found:
@@ -293,6 +361,13 @@ class ConceptIndex(Mapping[str, Matcher]):
             found = frozenset(k for k, m in self._matchers.items() if m.matches_text(text))
         _remember(self._text_cache, text, found)
         return found
+
+    def spans_for_text(self, text: str) -> dict[str, list[tuple[int, int, bool]]]:
+        """Every concept's mentions in `text` (affirmed or not), for reading an order's reason."""
+        if self._screen is not None and self._screen.search(text) is None:
+            return {}
+        found = {key: m.spans(text) for key, m in self._matchers.items()}
+        return {key: spans for key, spans in found.items() if spans}
 
 
 def _remember(cache: dict[K, frozenset[str]], key: K, value: frozenset[str]) -> None:
@@ -314,22 +389,6 @@ def _screen(patterns: list[re.Pattern[str]]) -> re.Pattern[str] | None:
         return None
 
 
-ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10")
-
-
-def normalise_code(system: str, code: str) -> str:
-    """ICD-10 codes are compared without their dot and in upper case (EHRs send both forms)."""
-    code = code.strip()
-    if system in ICD10_SYSTEMS:
-        return code.replace(".", "").upper()
-    return code
-
-
-def canonical_system(system: str) -> str:
-    """WHO ICD-10 and ICD-10-CM share the codes this service uses; match them as one system."""
-    return ICD10_SYSTEMS[0] if system in ICD10_SYSTEMS else system
-
-
 class Knowledge:
     """Validated, compiled clinical knowledge of one hook service family (a folder under hooks/)."""
 
@@ -337,20 +396,25 @@ class Knowledge:
         self.valuesets = valuesets
         self.imaging = imaging
         self.rules = rules
-        systems = valuesets.systems
-        self.systems = systems
-        self.procedures = ConceptIndex(
-            {k: Matcher(c.codes, c.text, systems) for k, c in valuesets.procedures.items()}
+        _validate_systems(valuesets, imaging)
+        systems = self.systems = Systems(valuesets.systems, valuesets.system_aliases)
+        lang = valuesets.language
+        self.language = Language.compile(
+            lang.negation_before, lang.negation_after, lang.clause_terminators, lang.filler_words
         )
-        self.findings = ConceptIndex(
-            {k: Matcher(c.codes, c.text, systems) for k, c in valuesets.findings.items()}
-        )
-        self.body_temperature = Matcher(
-            valuesets.body_temperature.codes, valuesets.body_temperature.text, systems
-        )
-        self.temperature = ConceptIndex({"body-temperature": self.body_temperature})
+
+        def index(concepts: Mapping[str, Concept | TemperatureConcept]) -> ConceptIndex:
+            return ConceptIndex(
+                {k: Matcher(c.codes, c.text, systems, self.language) for k, c in concepts.items()},
+                systems,
+            )
+
+        self.procedures = index(valuesets.procedures)
+        self.findings = index(valuesets.findings)
+        self.temperature = index({"body-temperature": valuesets.body_temperature})
+        self.body_temperature = self.temperature["body-temperature"]
         self.study_by_code = {
-            (systems.get(c.system, c.system), c.code): c.study for c in imaging.codes
+            systems.key(systems.uri(c.system), c.code): c.study for c in imaging.codes
         }
         self.imaging_text = {
             part: {key: [re.compile(p, re.IGNORECASE) for p in pats] for key, pats in table.items()}
@@ -386,12 +450,68 @@ class Knowledge:
             suggestions=rules.suggestions if override.suggestions is None else override.suggestions,
         )
 
-    def coding_system(self, alias: str) -> str:
-        return self.systems.get(alias, alias)
+    def coding_system(self, name: str) -> str:
+        return self.systems.uri(name)
+
+
+def _validate_systems(valuesets: ValueSetsFile, imaging: ImagingFile) -> None:
+    """Every code names a declared system (a `cpy` typo would silently disable it), and every
+    ICD-10-CM code or subtree exists in the shipped CMS release."""
+    names = valuesets.systems
+    for alias, name in valuesets.system_aliases.items():
+        _require(name in names, f"valuesets.yaml: system_aliases.{alias}: unknown system {name!r}")
+    release = icd10cm_release()
+    families: dict[str, Mapping[str, Concept | TemperatureConcept]] = {
+        "procedures": valuesets.procedures,
+        "findings": valuesets.findings,
+        "body-temperature": {"codes": valuesets.body_temperature},
+    }
+    entries: list[tuple[str, str, CodeEntry]] = [
+        ("valuesets.yaml", f"{family}.{key}.codes[{i}]", entry)
+        for family, concepts in families.items()
+        for key, concept in concepts.items()
+        for i, entry in enumerate(concept.codes)
+    ]
+    entries += [
+        ("imaging.yaml", f"orderables.{key}.code.coding[{i}]", entry)
+        for key, orderable in imaging.orderables.items()
+        for i, entry in enumerate(orderable.code.coding)
+    ]
+    entries += [
+        ("imaging.yaml", f"codes[{i}]", CodeEntry(system=c.system, code=c.code, source=c.source))
+        for i, c in enumerate(imaging.codes)
+    ]
+    for file, where, entry in entries:
+        _require(
+            entry.system in names,
+            f"{file}: {where}: unknown system {entry.system!r} (declared: {', '.join(names)})",
+        )
+        if names[entry.system] == Systems.ICD10CM:
+            _require(
+                entry.code in release,
+                f"{file}: {where}: ICD-10-CM {entry.code} is not in the {release.release} release",
+            )
+
+
+def _validate_groups(k: Knowledge) -> None:
+    findings = set(k.valuesets.findings)
+    grouped: set[str] = set()
+    for group, names in k.rules.finding_groups.model_dump().items():
+        for name in names:
+            _require(
+                name in findings, f"rules.yaml: finding_groups.{group}: unknown finding {name!r}"
+            )
+        grouped.update(names)
+    for name in sorted(findings - grouped):
+        _require(False, f"valuesets.yaml: findings.{name}: in no finding group of rules.yaml")
 
 
 def _validate_references(k: Knowledge) -> None:
     """Cross-file checks: every name a rule uses exists, and the matrix has no hole."""
+    _validate_groups(k)
+    from cds_service.decide import check_precedence  # decide imports this module
+
+    check_precedence(k)
     studies, orderables = k.imaging.studies, k.imaging.orderables
     rows = {s.rating_row for s in studies.values()}
     for study_code in k.imaging.codes:

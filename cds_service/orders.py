@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cds_service.facts import Finding
 from cds_service.knowledge import Knowledge
 from cds_service.parse import ServiceRequestView, read_resources
-from cds_service.terminology import codings, describe, match, words
+from cds_service.terminology import coding_dicts, codings, describe, match, words
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ class OrderReason:
 
     stated: bool
     findings: list[Finding]
+    uninterpreted: list[str] = field(default_factory=list)
 
     def kinds(self) -> set[str]:
         return {f.kind for f in self.findings}
@@ -46,14 +47,8 @@ def classify_study(concept: Any, k: Knowledge) -> str | None:
     """The study type of an order's code, or None when it is not head or spine imaging."""
     text = words(concept)
     vocab = k.imaging_text
-    coded = next(
-        (
-            k.study_by_code[(system, code.strip())]
-            for system, code in codings(concept)
-            if (system, code.strip()) in k.study_by_code
-        ),
-        None,
-    )
+    keys = (k.systems.key(system, code) for system, code in codings(concept))
+    coded = next((k.study_by_code[key] for key in keys if key in k.study_by_code), None)
     if coded is not None:
         if coded in _MYELOGRAPHY_STUDIES and _any(vocab["modality"]["dsm"], text):
             return "dsm-complete-spine"
@@ -77,11 +72,13 @@ def classify_text(text: str, k: Knowledge) -> str | None:
     )
     if _any(modality["dsm"], text):
         return "dsm-complete-spine"
-    if _any(modality["myelography"], text):
+    if _any(modality["myelography"], text) and not _any(modality["mri"], text):
         return "ct-myelography" if _any(modality["ct"], text) else "myelography"
     if not (is_head or is_spine):
         return None
-    if _any(modality["other"], text):
+    if is_head and _any(modality["cta"], text):
+        return "cta-head"
+    if _any(modality["other"], text) or _any(modality["myelography"], text):
         return "other-head-spine"
     with_contrast = next(
         (c for c in ("without-and-with", "without", "with") if _any(contrast[c], text)), None
@@ -161,4 +158,43 @@ def order_reason(
         for concept in readable
         for kind in match(concept, k.findings)
     ]
-    return OrderReason(stated=bool(readable), findings=findings)
+    uninterpreted = [w for concept in readable for w in _uninterpreted(concept, k)]
+    return OrderReason(
+        stated=bool(readable), findings=findings, uninterpreted=list(dict.fromkeys(uninterpreted))
+    )
+
+
+def _uninterpreted(concept: Any, k: Knowledge) -> list[str]:
+    """Words of one stated reason that no rule accounts for (SPEC §2, fail-safe rule). Accounted for:
+    the display of a recognised code, the words of every recognised concept (finding or procedure,
+    negated or not), negation cues and filler words. A coding that is not recognised and has no
+    words of its own is itself uninterpreted."""
+    texts: list[str] = []
+    left: list[str] = []
+    text = concept.get("text") if isinstance(concept, dict) else None
+    if isinstance(text, str) and text.strip():
+        texts.append(text)
+    for coding in coding_dicts(concept):
+        system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
+        known = (
+            isinstance(system, str)
+            and isinstance(code, str)
+            and bool(
+                k.findings.keys_for_code(system, code) or k.procedures.keys_for_code(system, code)
+            )
+        )
+        if known:
+            continue
+        if isinstance(display, str) and display.strip():
+            texts.append(display)
+        elif isinstance(code, str) and not texts:
+            left.append(f"code {code}")
+    for text in texts:
+        spans = [
+            (start, end)
+            for index in (k.findings, k.procedures)
+            for mentions in index.spans_for_text(text).values()
+            for start, end, _ in mentions
+        ]
+        left += k.language.uninterpreted(text, spans)
+    return left

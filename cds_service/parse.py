@@ -112,15 +112,28 @@ class ProcedureView(ResourceView):
 
 
 class ConditionView(ResourceView):
+    """R4, and the DSTU2/STU3 shapes the CDS Hooks sandbox's default server sends (SPEC §3): `patient`
+    instead of `subject`, string clinicalStatus/verificationStatus, `dateRecorded` (DSTU2) or
+    `assertedDate` (STU3) instead of recordedDate."""
+
     resource_type = "Condition"
     choices = {"onset": ("DateTime", "Age", "Period", "Range", "String")}
-    clinicalStatus: CodeableConcept | None = None
-    verificationStatus: CodeableConcept | None = None
+    clinicalStatus: CodeableConcept | CodeType | None = None
+    verificationStatus: CodeableConcept | CodeType | None = None
     code: CodeableConcept | None = None
-    subject: Reference
+    subject: Reference | None = None
+    patient: Reference | None = None
     onsetDateTime: DateTimeType | None = None
     onsetPeriod: Period | None = None
     recordedDate: DateTimeType | None = None
+    dateRecorded: DateTimeType | None = None
+    assertedDate: DateTimeType | None = None
+
+    @model_validator(mode="after")
+    def _has_a_subject(self) -> ConditionView:
+        if self.subject is None and self.patient is None:
+            raise ValueError("Condition has neither subject nor patient")
+        return self
 
 
 class ObservationView(ResourceView):
@@ -181,8 +194,11 @@ def read_resources(
     resources: Iterable[dict[str, Any]],
     view: type[V],
     keep: Callable[[dict[str, Any]], bool] | None = None,
+    invalid: list[dict[str, Any]] | None = None,
 ) -> list[Parsed[V]]:
-    """Validate the resources of `view`'s type that `keep` accepts; skip and log invalid ones."""
+    """Validate the resources of `view`'s type that `keep` accepts; skip and log invalid ones (and
+    append them to `invalid`, for a caller that must not lose what they prove, such as a puncture
+    whose date is unreadable)."""
     resource_type = view.resource_type
     parsed: list[Parsed[V]] = []
     for position, raw in enumerate(resources):
@@ -196,6 +212,8 @@ def read_resources(
                 if isinstance(exc, ValidationError)
                 else set()
             )
+            if invalid is not None:
+                invalid.append(raw)
             log.warning(
                 "resource_skipped",
                 extra={

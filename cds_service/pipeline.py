@@ -107,8 +107,10 @@ def evaluate_resolved(
     response = CdsResponse(
         cards=render_cards(decisions, k, patient_id, settings.confirm_appropriate_orders)
     )
-    if settings.system_actions and decisions:
-        actions = [system_action(d, k) for d in decisions]
+    if settings.system_actions and orders:
+        # Every evaluated order gets its rating recorded; a silent one `no-criteria-apply` (SPEC §4).
+        rated = {d.order.reference: d.rating.value for d in decisions}
+        actions = [system_action(o, rated.get(o.reference), k) for o in orders]
         response.systemActions = actions
         if settings.system_actions_in_extension:
             response.extension = {

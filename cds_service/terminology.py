@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
-from cds_service.knowledge import NO_KEYS, ConceptIndex, Matcher
+from cds_service.knowledge import NO_KEYS, ConceptIndex
 
 
 def coding_dicts(concept: Any) -> list[dict[str, Any]]:
@@ -44,19 +44,15 @@ def describe(concept: Any, fallback: str) -> str:
     return fallback
 
 
-def match(concept: Any, matchers: Mapping[str, Matcher]) -> frozenset[str]:
-    """Keys of the matchers that recognise this concept. A coded match wins; the text is read only
-    when no coding matched any matcher, so a precise code is never overruled by loose words.
-    `matchers` is normally a Knowledge's precompiled ConceptIndex; any other mapping is indexed here."""
-    index = matchers if isinstance(matchers, ConceptIndex) else ConceptIndex(matchers)
+def match(concept: Any, index: ConceptIndex) -> frozenset[str]:
+    """Keys of the concepts recognised in a CodeableConcept: by any of its codes, and by its words
+    (text and displays) where they affirm a concept. Both count: a coded headache whose text says
+    "worst headache of her life" is also a thunderclap onset, and missing a red flag written in words
+    is the dangerous error (SPEC §2)."""
     found = NO_KEYS
     for system, code in codings(concept):
         keys = index.keys_for_code(system, code)
         if keys:
             found = found | keys
-    if found:
-        return found
     text = words(concept)
-    if not text:
-        return NO_KEYS
-    return index.keys_for_text(text)
+    return found | index.keys_for_text(text) if text else found

@@ -145,7 +145,9 @@ async def test_a_silent_imaging_order_is_audited_as_none(tmp_path: Path) -> None
     async with app_client(settings) as client:
         response = await client.post(f"/cds-services/{fx['service']}", json=fx["request"])
         store: FeedbackStore = client.app.state.store  # type: ignore[attr-defined]
-    assert response.json() == {"cards": []}
+    assert response.json()["cards"] == []
+    [update] = response.json()["systemActions"]  # the PAMA rating: no criteria apply
+    assert "no-criteria-apply" in str(update["resource"]["extension"])
     with store.engine.connect() as connection:
         rows = connection.execute(
             select(audit.c.scenario, audit.c.rating, audit.c.study_type)

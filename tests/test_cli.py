@@ -84,7 +84,8 @@ def test_evaluate_pretty_of_a_silent_fixture() -> None:
     )
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == "Cards: 0"
-    assert "System actions: 0" in result.stdout
+    assert "System actions: 1" in result.stdout
+    assert "update ServiceRequest/sr-mri-brain: PAMA rating no-criteria-apply" in result.stdout
 
 
 def test_discovery_lists_both_services() -> None:

@@ -49,7 +49,16 @@ CASES: list[tuple[str, list[dict[str, Any]], Scenario | None]] = [
     ("71 h 59 min is acute", [lumbar_puncture(71 + 59 / 60), pdph()], Scenario.PDPH_ACUTE),
     ("72 h 1 min is persistent", [lumbar_puncture(72 + 1 / 60), pdph()], Scenario.PDPH_PERSISTENT),
     ("29 days is persistent", [lumbar_puncture(29 * 24), pdph()], Scenario.PDPH_PERSISTENT),
-    ("31 days is outside the look-back: SIH", [lumbar_puncture(31 * 24), pdph()], Scenario.SIH),
+    (
+        "31 days is outside the look-back: SIH",
+        [lumbar_puncture(31 * 24), ORTHOSTATIC],
+        Scenario.SIH,
+    ),
+    (
+        "a post-puncture diagnosis 20 h old with no puncture in the look-back: silent, never SIH",
+        [lumbar_puncture(31 * 24), pdph()],
+        None,
+    ),
     (
         "-05:00 offset honoured: 74 h ago is persistent (69 h if the offset were dropped)",
         [procedure(concept(CPT, "62270"), local(74, -5)), pdph()],
@@ -87,10 +96,14 @@ CASES: list[tuple[str, list[dict[str, Any]], Scenario | None]] = [
     ),
     (
         "entered-in-error puncture ignored",
-        [lumbar_puncture(30, status="entered-in-error"), pdph()],
+        [lumbar_puncture(30, status="entered-in-error"), ORTHOSTATIC],
         Scenario.SIH,
     ),
-    ("not-done puncture ignored", [lumbar_puncture(30, status="not-done"), pdph()], Scenario.SIH),
+    (
+        "not-done puncture ignored",
+        [lumbar_puncture(30, status="not-done"), ORTHOSTATIC],
+        Scenario.SIH,
+    ),
     ("undated puncture: silent", [procedure(concept(CPT, "62270"), None), pdph()], None),
     (
         "most recent of several punctures",
@@ -202,7 +215,7 @@ CASES: list[tuple[str, list[dict[str, Any]], Scenario | None]] = [
     ),
     (
         "another patient's puncture is ignored",
-        [lumbar_puncture(30, subject={"reference": "Patient/someone-else"}), pdph()],
+        [lumbar_puncture(30, subject={"reference": "Patient/someone-else"}), ORTHOSTATIC],
         Scenario.SIH,
     ),
 ]
@@ -225,7 +238,7 @@ def test_scenario(resources: list[dict[str, Any]], expected: Scenario | None) ->
         (concept(ICD10CM, "G97.1"), [], Scenario.PDPH_ACUTE),
         (concept(text="post-LP headache"), [], Scenario.PDPH_ACUTE),
         (concept(text="Headache and fever"), [], Scenario.PDPH_ACUTE_RED_FLAGS),
-        (concept(ICD10CM, "G44.53", "Thunderclap headache"), [], Scenario.PDPH_ACUTE_RED_FLAGS),
+        (concept(ICD10CM, "G44.53", "Thunderclap headache"), [], Scenario.THUNDERCLAP),
     ],
 )
 def test_order_reason_governs(
@@ -292,21 +305,23 @@ UA, MBA, UNA, NR = (
 )
 SCENARIOS = list(Scenario)
 MATRIX = {
-    # study type: ratings in the order of Scenario (acute, red flags, persistent, sih, post-patch, AMS)
-    "ct-head-without": (UNA, MBA, UNA, NR, NR, NR),
-    "mri-head-without-and-with": (UNA, UA, UNA, UA, NR, NR),
-    "mri-head-without": (UNA, MBA, UNA, MBA, NR, NR),
-    "mri-head-with": (UNA, MBA, UNA, MBA, NR, NR),
-    "mri-head-unspecified": (UNA, MBA, UNA, MBA, NR, NR),
-    "mri-spine-cervical": (UNA, NR, UNA, UA, NR, UA),
-    "mri-spine-lumbar": (UNA, NR, UNA, UA, NR, UA),
-    "mri-spine-complete": (UNA, NR, UNA, UA, NR, UA),
-    "ct-myelography": (UNA, NR, UNA, UNA, UNA, NR),
-    "dsm-complete-spine": (UNA, NR, UA, UNA, UNA, NR),
-    "ct-head-with": (UNA, NR, NR, NR, NR, NR),
-    "ct-spine": (UNA, NR, NR, NR, NR, NR),
-    "myelography": (UNA, NR, NR, NR, NR, NR),
-    "other-head-spine": (UNA, NR, NR, NR, NR, NR),
+    # study type: ratings in the order of Scenario
+    # (acute, red flags, persistent, sih, post-patch, AMS, thunderclap)
+    "ct-head-without": (UNA, UA, UNA, NR, NR, NR, UA),
+    "cta-head": (UNA, NR, NR, NR, NR, NR, MBA),
+    "mri-head-without-and-with": (UNA, UA, UNA, UA, NR, NR, UNA),
+    "mri-head-without": (UNA, UA, UNA, MBA, NR, NR, UNA),
+    "mri-head-with": (UNA, MBA, UNA, MBA, NR, NR, UNA),
+    "mri-head-unspecified": (UNA, MBA, UNA, MBA, NR, NR, UNA),
+    "mri-spine-cervical": (UNA, NR, UNA, UA, NR, UA, NR),
+    "mri-spine-lumbar": (UNA, NR, UNA, UA, NR, UA, NR),
+    "mri-spine-complete": (UNA, NR, UNA, UA, NR, UA, NR),
+    "ct-myelography": (UNA, NR, UNA, UNA, UNA, NR, NR),
+    "dsm-complete-spine": (UNA, NR, UA, UNA, UNA, NR, NR),
+    "ct-head-with": (UNA, NR, NR, NR, NR, NR, NR),
+    "ct-spine": (UNA, NR, NR, NR, NR, NR, NR),
+    "myelography": (UNA, NR, NR, NR, NR, NR, NR),
+    "other-head-spine": (UNA, NR, NR, NR, NR, NR, NR),
 }
 
 
@@ -324,4 +339,5 @@ def test_scenario_order_is_the_matrix_order() -> None:
         "sih",
         "post-blood-patch",
         "altered-mental-status",
+        "thunderclap",
     ]

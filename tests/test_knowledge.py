@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -116,16 +117,73 @@ def test_a_new_service_is_one_file(hooks_copy: Path) -> None:
 
 
 def test_local_codes_extend_a_value_set(hooks_copy: Path) -> None:
-    edit(
-        hooks_copy / "pdph_imaging" / "valuesets.yaml",
-        lambda d: d["procedures"]["dural-puncture"]["codes"].append(
-            {
-                "system": "urn:oid:1.2.3.local",
-                "code": "LP-01",
-                "display": "Local LP",
-                "source": "site catalogue",
-            }
-        ),
-    )
+    def add_local_code(d: dict[str, Any]) -> None:
+        d["systems"]["site"] = "urn:oid:1.2.3.local"
+        d["procedures"]["dural-puncture"]["codes"].append(
+            {"system": "site", "code": "LP-01", "display": "Local LP", "source": "site catalogue"}
+        )
+
+    edit(hooks_copy / "pdph_imaging" / "valuesets.yaml", add_local_code)
     knowledge = load_knowledge(hooks_copy / "pdph_imaging")
     assert knowledge.procedures["dural-puncture"].matches_code("urn:oid:1.2.3.local", "LP-01")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda d: d["findings"]["fever"]["codes"][0].update(system="icd10cn"),
+            "valuesets.yaml: findings.fever.codes[0]: unknown system 'icd10cn'",
+        ),
+        (
+            lambda d: d["findings"]["fever"]["codes"].append(
+                {"system": "icd10cm", "code": "R5O", "source": "typo"}
+            ),
+            "ICD-10-CM R5O is not in the",
+        ),
+        (
+            lambda d: d["findings"]["meningitis"]["codes"].append(
+                {"system": "icd10cm", "code": "G99.99", "source": "typo"}
+            ),
+            "ICD-10-CM G99.99 is not in the",
+        ),
+        (
+            lambda d: d["findings"].update(
+                {"new-flag": {"display": "new flag", "text": ["new flag"]}}
+            ),
+            "valuesets.yaml: findings.new-flag: in no finding group of rules.yaml",
+        ),
+        (
+            lambda d: d["system_aliases"].update({"urn:oid:9": "cpy"}),
+            "system_aliases.urn:oid:9: unknown system 'cpy'",
+        ),
+    ],
+)
+def test_code_mistakes_stop_start_up_with_one_line(
+    hooks_copy: Path, change: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    edit(hooks_copy / "pdph_imaging" / "valuesets.yaml", change)
+    with pytest.raises(ValueError, match="invalid knowledge") as raised:
+        load_knowledge(hooks_copy / "pdph_imaging")
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_an_unknown_precedence_condition_is_refused(hooks_copy: Path) -> None:
+    edit(
+        hooks_copy / "pdph_imaging" / "rules.yaml",
+        lambda d: d["precedence"].insert(0, {"when": ["puncture-in-window"], "then": "silent"}),
+    )
+    with pytest.raises(
+        ValueError, match="precedence\\[0\\]: unknown condition 'puncture-in-window'"
+    ):
+        load_knowledge(hooks_copy / "pdph_imaging")
+
+
+def test_icd10cm_codes_name_whole_subtrees(knowledge: Knowledge) -> None:
+    seizure = knowledge.findings["seizure"]
+    assert seizure.matches_code("http://hl7.org/fhir/sid/icd-10-cm", "G40.409")
+    assert seizure.matches_code("urn:oid:2.16.840.1.113883.6.90", "G40409")
+    eclampsia = knowledge.findings["eclampsia"]
+    assert eclampsia.matches_code("http://hl7.org/fhir/sid/icd-10-cm", "O15.02")
+    assert not eclampsia.matches_code("http://hl7.org/fhir/sid/icd-10-cm", "O14.1")

@@ -27,7 +27,7 @@ def _value(name: str, **labels: str) -> float:
 @pytest.mark.anyio
 async def test_hook_and_feedback_calls_are_counted(tmp_path: Path) -> None:
     hook = {"service": SELECT, "endpoint": "hook", "status": "200"}
-    cards = {"service": SELECT, "scenario": "pdph-acute-red-flags", "indicator": "warning"}
+    cards = {"service": SELECT, "scenario": "pdph-acute-red-flags", "indicator": "critical"}
     before = (
         _value("cds_requests_total", **hook),
         _value("cds_request_duration_seconds_count", **hook),

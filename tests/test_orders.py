@@ -32,7 +32,63 @@ CODED = [
     (concept(CPT, "72270", "CT myelography 2+ regions"), "ct-myelography"),
     (concept(CPT, "72132", "CT lumbar spine with contrast (myelogram)"), "ct-myelography"),
     ({"coding": [{"system": CPT, "code": " 70553 "}]}, "mri-head-without-and-with"),
+    # Code-only orders under the OID names of the same systems (SPEC §3).
+    (concept("urn:oid:2.16.840.1.113883.6.12", "70553"), "mri-head-without-and-with"),
+    (concept("urn:oid:2.16.840.1.113883.6.1", "30799-1"), "ct-head-without"),
+    # LOINC Radiology Playbook, code only (hooks/pdph_imaging/imaging.yaml lists their source).
+    (concept(LOINC, "30799-1"), "ct-head-without"),
+    (concept(LOINC, "24725-4"), "ct-head-without"),
+    (concept(LOINC, "24726-2"), "ct-head-without-and-with"),
+    (concept(LOINC, "30657-1"), "mri-head-without"),
+    (concept(LOINC, "24590-2"), "mri-head-unspecified"),
+    (concept(LOINC, "24937-5"), "mri-spine-cervical"),
+    (concept(LOINC, "24981-3"), "mri-spine-thoracic"),
+    (concept(LOINC, "24967-2"), "mri-spine-lumbar"),
+    (concept(LOINC, "30855-1"), "mri-spine-complete"),
+    (concept(LOINC, "24965-6"), "ct-myelography"),
+    (concept(LOINC, "30808-0"), "myelography"),
+    (concept(LOINC, "36830-8"), "cta-head"),
+    (concept(LOINC, "36881-1"), "other-head-spine"),
 ]
+
+# Standard CPT long descriptors and LOINC long names, as an EHR sends them under a code this
+# service does not know (e.g. a local code): the text decides, and must read their wording.
+DESCRIPTORS = [
+    (
+        "Magnetic resonance (eg, proton) imaging, brain (including brain stem); without contrast "
+        "material, followed by contrast material(s) and further sequences",
+        "mri-head-without-and-with",
+    ),
+    (
+        "Magnetic resonance (eg, proton) imaging, brain (including brain stem); without contrast "
+        "material",
+        "mri-head-without",
+    ),
+    ("Computed tomography, head or brain; without contrast material", "ct-head-without"),
+    (
+        "Computed tomography, head or brain; without contrast material, followed by contrast "
+        "material(s) and further sections",
+        "ct-head-without-and-with",
+    ),
+    (
+        "Magnetic resonance (eg, proton) imaging, spinal canal and contents, without contrast "
+        "material, followed by contrast material(s) and further sequences; cervical",
+        "mri-spine-cervical",
+    ),
+    ("CT Lumbar spine W contrast IT", "ct-myelography"),
+    ("RF Lumbar spine Views W contrast IT", "myelography"),
+    ("MR Cervical and thoracic and lumbar spine WO and W contrast IV", "mri-spine-complete"),
+    ("CTA Head vessels W contrast IV", "cta-head"),
+]
+
+
+@pytest.mark.parametrize(("text", "study"), DESCRIPTORS)
+def test_standard_descriptors_under_an_unknown_code(
+    text: str, study: str, knowledge: Knowledge
+) -> None:
+    code = {"coding": [{"system": "urn:oid:1.2.840.114350.1.13.0", "code": "IMG123"}], "text": text}
+    assert classify_study(code, knowledge) == study
+
 
 TEXT = [
     ("MRI BRAIN W/O CONTRAST", "mri-head-without"),
@@ -53,7 +109,7 @@ TEXT = [
     ("Digital subtraction myelography", "dsm-complete-spine"),
     ("DSM complete spine", "dsm-complete-spine"),
     ("Lumbar myelogram", "myelography"),
-    ("CTA head and neck", "other-head-spine"),
+    ("CTA head and neck", "cta-head"),
     ("MR angiography brain", "other-head-spine"),
     ("X-ray lumbar spine", "other-head-spine"),
     ("CT lumbar spine", "ct-spine"),

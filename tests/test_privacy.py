@@ -20,6 +20,7 @@ from cds_service.logs import JsonFormatter
 from tests.security_helpers import (
     FHIR_BASE,
     JWKS_URL,
+    NOW,
     PATIENT_FAMILY,
     PATIENT_GIVEN,
     PATIENT_ID,
@@ -69,7 +70,7 @@ def invalid_procedure() -> dict[str, object]:
 
 @pytest.mark.anyio
 async def test_logs_of_full_requests_carry_no_patient_data(tmp_path: Path) -> None:
-    app = create_app(make_settings(tmp_path, log_level="DEBUG"))
+    app = create_app(make_settings(tmp_path, log_level="DEBUG"), clock=lambda: NOW)
 
     with_skipped = hook_request()
     with_skipped["prefetch"]["procedures"] = bundle(invalid_procedure(), lumbar_puncture())

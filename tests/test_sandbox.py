@@ -99,10 +99,24 @@ async def test_no_extension_mirror_by_default(make_app: Callable[..., FastAPI]) 
 async def test_silent_answer_has_no_extension_even_with_the_mirror(
     make_app: Callable[..., FastAPI],
 ) -> None:
-    fixture = load_fixture(FIXTURES_DIR / "child-is-silent.json", NOW)
+    fixture = load_fixture(FIXTURES_DIR / "non-imaging-order-is-silent.json", NOW)
     async with app_client(make_app, system_actions_in_extension=True) as client:
         body = (await client.post(f"/cds-services/{SERVICE}", json=fixture["request"])).json()
     assert body == {"cards": []}
+
+
+@pytest.mark.anyio
+async def test_a_silent_imaging_order_records_no_criteria_apply(
+    make_app: Callable[..., FastAPI],
+) -> None:
+    """SPEC §4: no scenario means `no-criteria-apply`, never `appropriate` by default."""
+    fixture = load_fixture(FIXTURES_DIR / "child-is-silent.json", NOW)
+    async with app_client(make_app, system_actions_in_extension=True) as client:
+        body = (await client.post(f"/cds-services/{SERVICE}", json=fixture["request"])).json()
+    assert body["cards"] == []
+    assert sandbox_rating(body["extension"]["systemActions"]) == [
+        {"resourceId": "sr-mri-brain", "rating": "no-criteria-apply"}
+    ]
 
 
 @pytest.mark.anyio

@@ -1,0 +1,674 @@
+"""Recognition on real-world records (SPEC §2–§3), fail-safe by design: red flags as clinicians write
+them (with negation), the thunderclap pathway, obstetric punctures, uncertain punctures,
+post-puncture diagnoses, code-system aliases, DSTU2/STU3 shapes and the PAMA rating of silence."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from cds_service.knowledge import Knowledge, Scenario
+from cds_service.terminology import match
+from tests.builders import (
+    CPT,
+    ICD10CM,
+    MRI_BRAIN_WWO,
+    SNOMED,
+    at,
+    concept,
+    condition,
+    evaluate_now,
+    headache,
+    hook_request,
+    lumbar_puncture,
+    pdph,
+    procedure,
+    service_request,
+)
+from tests.conftest import NOW
+
+CT_HEAD = concept(CPT, "70450", "CT head without contrast")
+MRI = service_request("sr-1", MRI_BRAIN_WWO)
+OID_CPT = "urn:oid:2.16.840.1.113883.6.12"
+OID_ICD = "urn:oid:2.16.840.1.113883.6.90"
+OID_SCT = "urn:oid:2.16.840.1.113883.6.96"
+
+
+def evaluate(resources: list[dict[str, Any]], order: dict[str, Any] = MRI, **kw: Any) -> Any:
+    return evaluate_now(hook_request([order], resources, hook="order-select", **kw))
+
+
+def scenario_of(resources: list[dict[str, Any]], order: dict[str, Any] = MRI) -> Scenario | None:
+    evaluation = evaluate(resources, order)
+    return evaluation.decisions[0].scenario if evaluation.decisions else None
+
+
+def card_of(resources: list[dict[str, Any]], order: dict[str, Any] = MRI) -> dict[str, Any]:
+    [card] = evaluate(resources, order).response.to_json_dict()["cards"]
+    return card
+
+
+def action_types(card: dict[str, Any]) -> set[str]:
+    return {a["type"] for s in card.get("suggestions", []) for a in s["actions"]}
+
+
+# --- Red flags as clinicians write them: a phrase corpus with negation --------------------------------
+
+AFFIRMED: dict[str, list[str]] = {
+    "fever": [
+        "fever since this morning",
+        "Febrile 38.9",
+        "pyrexial overnight",
+        "temp 38.4 C",
+        "rigors and headache",
+        "spiking fevers",
+    ],
+    "nuchal-rigidity": [
+        "neck stiffness",
+        "stiff neck on exam",
+        "nuchal rigidity noted",
+        "neck is stiff",
+        "meningism",
+        "positive Kernig sign",
+    ],
+    "altered-mental-status": [
+        "confused",
+        "new confusion",
+        "drowsy and disoriented",
+        "GCS 13",
+        "altered mental status",
+        "obtunded",
+    ],
+    "seizure": [
+        "seizure this morning",
+        "had a fit",
+        "tonic-clonic episode",
+        "witnessed convulsion",
+        "post-ictal on arrival",
+    ],
+    "eclampsia": [
+        "eclampsia",
+        "eclamptic seizure",
+        "postpartum eclampsia",
+        "Eclampsia complicating the puerperium",
+        "eclampsia on day 2",
+    ],
+    "focal-neurological-deficit": [
+        "new weakness",
+        "left-sided weakness",
+        "facial droop",
+        "slurred speech",
+        "sixth nerve palsy",
+        "diplopia",
+    ],
+    "thunderclap-headache": [
+        "thunderclap headache",
+        "sudden worst headache of life",
+        "worst headache of her life",
+        "sudden severe headache",
+        "maximal at onset",
+        "explosive onset headache",
+        "headache peaked within seconds",
+    ],
+    "subarachnoid-haemorrhage-or-rcvs": [
+        "SAH",
+        "r/o SAH",
+        "?subarachnoid haemorrhage",
+        "concern for subarachnoid bleed",
+        "RCVS",
+    ],
+    "meningitis": [
+        "meningitis",
+        "r/o meningitis",
+        "suspected bacterial meningitis",
+        "meningococcal sepsis",
+        "viral meningitis",
+    ],
+    "subdural-haematoma": [
+        "subdural haematoma",
+        "SDH on CT",
+        "subdural hygroma",
+        "chronic subdural",
+        "subdural collection",
+    ],
+    "venous-sinus-thrombosis": [
+        "cerebral venous sinus thrombosis",
+        "CVST",
+        "sagittal sinus thrombosis",
+        "cerebral venous thrombosis",
+        "r/o CVT",
+    ],
+    "posterior-reversible-encephalopathy": [
+        "PRES",
+        "posterior reversible encephalopathy syndrome",
+        "query PRES",
+        "reversible posterior leukoencephalopathy",
+        "possible PRES postpartum",
+    ],
+}
+
+NEGATED: dict[str, list[str]] = {
+    "fever": ["no fever", "denies fever", "afebrile", "fever: absent", "without fever"],
+    "nuchal-rigidity": [
+        "no neck stiffness",
+        "denies neck stiffness",
+        "neck supple, no meningism",
+        "negative for nuchal rigidity",
+        "without neck stiffness",
+    ],
+    "altered-mental-status": [
+        "not confused",
+        "no confusion",
+        "denies confusion",
+        "alert and oriented",
+        "no altered mental status",
+    ],
+    "seizure": [
+        "no seizure",
+        "denies seizures",
+        "no seizure activity",
+        "seizure: none",
+        "no history of seizures",
+    ],
+    "eclampsia": [
+        "no eclampsia",
+        "pre-eclampsia ruled out",
+        "negative for eclampsia",
+        "denies eclamptic symptoms",
+        "eclampsia excluded",
+    ],
+    "focal-neurological-deficit": [
+        "no focal deficit",
+        "nonfocal neuro exam",
+        "no new weakness",
+        "denies diplopia",
+        "without focal neurology",
+    ],
+    "thunderclap-headache": [
+        "not thunderclap",
+        "no thunderclap onset",
+        "denies sudden severe headache",
+        "not the worst headache of her life",
+        "gradual onset headache",
+    ],
+    "subarachnoid-haemorrhage-or-rcvs": [
+        "SAH ruled out",
+        "no SAH",
+        "CT negative for subarachnoid haemorrhage",
+        "no evidence of subarachnoid bleed",
+        "SAH excluded",
+    ],
+    "meningitis": [
+        "no meningitis",
+        "meningitis ruled out",
+        "denies meningitis contacts",
+        "no signs of meningitis",
+        "meningitis: negative",
+    ],
+    "subdural-haematoma": [
+        "no subdural",
+        "no SDH",
+        "subdural excluded",
+        "negative for subdural haematoma",
+        "without subdural collection",
+    ],
+    "venous-sinus-thrombosis": [
+        "no CVST",
+        "no sinus thrombosis",
+        "venous sinus thrombosis excluded",
+        "negative for cerebral venous thrombosis",
+        "CVST ruled out",
+    ],
+    "posterior-reversible-encephalopathy": [
+        "no PRES",
+        "PRES excluded",
+        "negative for posterior reversible encephalopathy",
+        "no features of PRES",
+        "PRES ruled out",
+    ],
+}
+
+# A negation ends at its clause: a negated symptom never hides a later, affirmed one.
+SCOPE = [
+    ("no fever, confused since morning", {"altered-mental-status"}),
+    ("denies fever but neck stiffness", {"nuchal-rigidity"}),
+    ("no neck stiffness; now seizure", {"seizure"}),
+    ("afebrile. Worst headache of life", {"thunderclap-headache"}),
+    ("no photophobia, sudden severe headache", {"thunderclap-headache"}),
+    ("denies fever, neck stiffness or photophobia", set()),
+]
+
+
+def _recognised(text: str, knowledge: Knowledge) -> frozenset[str]:
+    return match({"text": text}, knowledge.findings)
+
+
+def test_phrase_corpus_recognition(
+    knowledge: Knowledge, capsys: pytest.CaptureFixture[str]
+) -> None:
+    counts: Counter[str] = Counter()
+    misses: list[str] = []
+    for flag, phrases in AFFIRMED.items():
+        assert len(phrases) >= 5 and len(NEGATED[flag]) >= 5, flag
+        for phrase in phrases:
+            if flag in _recognised(phrase, knowledge):
+                counts[f"{flag} affirmed"] += 1
+            else:
+                misses.append(f"missed: {flag}: {phrase!r}")
+        for phrase in NEGATED[flag]:
+            if flag not in _recognised(phrase, knowledge):
+                counts[f"{flag} negated"] += 1
+            else:
+                misses.append(f"negation ignored: {flag}: {phrase!r}")
+    with capsys.disabled():
+        print("\nphrase corpus (recognised / total):")
+        for flag in AFFIRMED:
+            print(
+                f"  {flag}: affirmed {counts[f'{flag} affirmed']}/{len(AFFIRMED[flag])},"
+                f" negated {counts[f'{flag} negated']}/{len(NEGATED[flag])}"
+            )
+    assert misses == []
+
+
+@pytest.mark.parametrize(("text", "expected"), SCOPE)
+def test_negation_scope_ends_at_the_clause(
+    text: str, expected: set[str], knowledge: Knowledge
+) -> None:
+    found = _recognised(text, knowledge) - {"headache"}
+    assert found == expected
+
+
+# --- The dangerous cases: never a cancel in a red-flag, thunderclap or AMS patient ----------------------
+
+DANGEROUS = [
+    (
+        "sudden worst headache of life 30 h after an LP, CT head drafted",
+        [lumbar_puncture(30)],
+        service_request("sr-1", CT_HEAD, concept(text="sudden worst headache of life")),
+        Scenario.THUNDERCLAP,
+    ),
+    (
+        "eclampsia (O15.2) after a labour epidural, CT head drafted",
+        [
+            procedure(concept(text="Labor epidural"), at(40)),
+            headache(30),
+            condition(concept(ICD10CM, "O15.2"), at(10)),
+        ],
+        service_request("sr-1", CT_HEAD),
+        Scenario.PDPH_ACUTE_RED_FLAGS,
+    ),
+    (
+        "eclampsia coded under the ICD-10-CM OID",
+        [lumbar_puncture(30), headache(), condition(concept(OID_ICD, "O1503"), at(5))],
+        MRI,
+        Scenario.PDPH_ACUTE_RED_FLAGS,
+    ),
+    (
+        "meningitis in the order's reason text",
+        [lumbar_puncture(30), headache()],
+        service_request("sr-1", CT_HEAD, concept(text="headache, r/o meningitis")),
+        Scenario.PDPH_ACUTE_RED_FLAGS,
+    ),
+    (
+        "subdural haematoma coded S06.5X0A",
+        [lumbar_puncture(200), pdph(), condition(concept(ICD10CM, "S06.5X0A"), at(10))],
+        MRI,
+        Scenario.PDPH_ACUTE_RED_FLAGS,
+    ),
+    (
+        "confused, coded headache reason",
+        [lumbar_puncture(30), condition(concept(ICD10CM, "R41.0"), at(3))],
+        service_request("sr-1", CT_HEAD, concept(ICD10CM, "G97.1")),
+        Scenario.ALTERED_MENTAL_STATUS,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("resources", "order", "expected"), [d[1:] for d in DANGEROUS], ids=[d[0] for d in DANGEROUS]
+)
+def test_dangerous_records_never_get_a_cancel(
+    resources: list[dict[str, Any]], order: dict[str, Any], expected: Scenario
+) -> None:
+    evaluation = evaluate(resources, order, confirm_appropriate_orders=True)
+    assert evaluation.decisions[0].scenario is expected
+    for card in evaluation.response.to_json_dict()["cards"]:
+        assert "delete" not in action_types(card)
+        if expected is not Scenario.THUNDERCLAP or card["indicator"] != "info":
+            assert card["indicator"] == "critical"
+
+
+def test_thunderclap_adds_a_ct_head_and_keeps_the_mri() -> None:
+    order = service_request("sr-1", MRI_BRAIN_WWO, concept(text="worst headache of my life"))
+    card = card_of([lumbar_puncture(100)], order)
+    assert card["source"]["topic"]["code"] == "thunderclap"
+    [suggestion] = card["suggestions"]
+    [create] = suggestion["actions"]
+    codes = {c["code"] for c in create["resource"]["code"]["coding"]}
+    assert create["type"] == "create" and "70450" in codes
+
+
+def test_thunderclap_without_any_puncture_still_applies() -> None:
+    order = service_request("sr-1", MRI_BRAIN_WWO, concept(text="thunderclap headache"))
+    assert scenario_of([], order) is Scenario.THUNDERCLAP
+
+
+def test_thunderclap_with_a_ct_head_drafted_is_silent_and_rated_appropriate() -> None:
+    order = service_request("sr-1", CT_HEAD, concept(text="sudden severe headache"))
+    evaluation = evaluate([lumbar_puncture(30)], order)
+    assert evaluation.decisions[0].scenario is Scenario.THUNDERCLAP
+    body = evaluation.response.to_json_dict()
+    assert body["cards"] == []
+    assert "'code': 'appropriate'" in str(body["systemActions"])
+
+
+# --- Fail-safe rule: a cancel only when the order's reason was understood -------------------------------
+
+FAIL_SAFE = [
+    ("post-LP headache", True),
+    ("Headache after LP, no fever", True),
+    ("PDPH s/p spinal anaesthesia", True),
+    ("headache after LP, vomiting and photophobia", False),
+    ("post-LP headache, visual disturbance", False),
+    ("spinal headache; new tinnitus and hearing loss", False),
+]
+
+
+@pytest.mark.parametrize(("reason", "cancel_offered"), FAIL_SAFE)
+def test_cancel_only_when_the_reason_is_understood(reason: str, cancel_offered: bool) -> None:
+    order = service_request("sr-1", MRI_BRAIN_WWO, concept(text=reason))
+    card = card_of([lumbar_puncture(30)], order)
+    assert card["source"]["topic"]["code"] == "pdph-acute"
+    assert ("delete" in action_types(card)) is cancel_offered
+    if not cancel_offered:
+        assert "did not interpret" in card["detail"]
+
+
+def test_an_unrecognised_reason_code_blocks_the_replace() -> None:
+    reasons = [concept(ICD10CM, "G97.1"), concept(ICD10CM, "H93.19")]  # + tinnitus, no words
+    order = service_request("sr-1", MRI_BRAIN_WWO, reasonCode=reasons)
+    card = card_of([lumbar_puncture(100)], order)
+    assert card["source"]["topic"]["code"] == "pdph-persistent"
+    assert "delete" not in action_types(card)
+    assert "code H93.19" in card["detail"]
+
+
+# --- Punctures: statuses, the obstetric population, uncertain times, diagnoses -------------------------
+
+PUNCTURES = [
+    (
+        "in-progress labour epidural",
+        [lumbar_puncture(20, status="in-progress"), headache()],
+        Scenario.PDPH_ACUTE,
+    ),
+    (
+        "stopped epidural (wet tap)",
+        [lumbar_puncture(20, status="stopped"), headache()],
+        Scenario.PDPH_ACUTE,
+    ),
+    (
+        "DSTU2 'aborted' is stopped",
+        [lumbar_puncture(20, status="aborted"), headache()],
+        Scenario.PDPH_ACUTE,
+    ),
+    ("preparation does not count", [lumbar_puncture(20, status="preparation"), pdph()], None),
+    (
+        "CPT 01967 labour analgesia 5 days ago",
+        [procedure(concept(CPT, "01967"), at(120)), headache(20)],
+        Scenario.PDPH_PERSISTENT,
+    ),
+    (
+        "CPT 01968 caesarean after labour epidural",
+        [procedure(concept(CPT, "01968"), at(30)), headache()],
+        Scenario.PDPH_ACUTE,
+    ),
+    (
+        "CPT 62326 under its OID",
+        [procedure(concept(OID_CPT, "62326"), at(30)), headache()],
+        Scenario.PDPH_ACUTE,
+    ),
+    (
+        "SNOMED LP under its OID",
+        [procedure(concept(OID_SCT, "277762005"), at(30)), headache()],
+        Scenario.PDPH_ACUTE,
+    ),
+    (
+        "text 'Labor epidural'",
+        [procedure(concept(text="Labor epidural"), at(30)), headache()],
+        Scenario.PDPH_ACUTE,
+    ),
+    (
+        "text 'Epidural for labour'",
+        [procedure(concept(text="Epidural for labour"), at(100)), headache()],
+        Scenario.PDPH_PERSISTENT,
+    ),
+    (
+        "text 'CSE for labour'",
+        [procedure(concept(text="CSE for labour"), at(30)), headache()],
+        Scenario.PDPH_ACUTE,
+    ),
+    (
+        "text 'Spinal for C-section'",
+        [procedure(concept(text="Spinal for C-section"), at(30)), headache()],
+        Scenario.PDPH_ACUTE,
+    ),
+    (
+        "text 'wet tap'",
+        [procedure(concept(text="Accidental wet tap during epidural"), at(30)), headache()],
+        Scenario.PDPH_ACUTE,
+    ),
+    (
+        "text 'combined spinal-epidural'",
+        [procedure(concept(text="Combined spinal-epidural"), at(30)), headache()],
+        Scenario.PDPH_ACUTE,
+    ),
+    # Uncertain punctures: never SIH, never dropped.
+    (
+        "undated LP, orthostatic headache: silent, not SIH",
+        [
+            procedure(concept(CPT, "62270"), None),
+            headache(),
+            condition(concept(SNOMED, "445511002"), at(30)),
+        ],
+        None,
+    ),
+    (
+        "LP dated month 13 is uncertain, not absent",
+        [
+            procedure(concept(CPT, "62270"), "2026-13-05"),
+            condition(concept(SNOMED, "445511002"), at(30)),
+        ],
+        None,
+    ),
+    (
+        "LP with performedString only",
+        [
+            procedure(concept(CPT, "62270"), None, performedString="last week"),
+            condition(concept(SNOMED, "445511002"), at(30)),
+        ],
+        None,
+    ),
+    (
+        "uncertain LP plus a dated one 30 h ago: acute",
+        [procedure(concept(CPT, "62270"), None), lumbar_puncture(30), headache()],
+        Scenario.PDPH_ACUTE,
+    ),
+    (
+        "uncertain LP plus a dated one 100 h ago: silent",
+        [procedure(concept(CPT, "62270"), None), lumbar_puncture(100), headache()],
+        None,
+    ),
+    (
+        "uncertain LP with a red flag: red flags",
+        [
+            procedure(concept(CPT, "62270"), None),
+            headache(),
+            condition(concept(ICD10CM, "R50.9"), at(2)),
+        ],
+        Scenario.PDPH_ACUTE_RED_FLAGS,
+    ),
+    # Post-dural-puncture diagnoses: puncture evidence, never SIH.
+    (
+        "G97.1 diagnosed 5 days ago, no procedure: persistent",
+        [condition(concept(ICD10CM, "G97.1"), at(120))],
+        Scenario.PDPH_PERSISTENT,
+    ),
+    (
+        "O89.4 diagnosed 4 days ago: persistent",
+        [condition(concept(ICD10CM, "O89.4"), at(96))],
+        Scenario.PDPH_PERSISTENT,
+    ),
+    (
+        "G97.1 diagnosed 20 h ago, no procedure: silent",
+        [condition(concept(ICD10CM, "G97.1"), at(20))],
+        None,
+    ),
+    (
+        "G97.1 undated but active: silent, not SIH",
+        [
+            condition(concept(ICD10CM, "G97.1"), None),
+            condition(concept(SNOMED, "445511002"), at(30)),
+        ],
+        None,
+    ),
+    (
+        "O89.4 with orthostatic headache: never SIH",
+        [
+            condition(concept(ICD10CM, "O89.4"), at(20)),
+            condition(concept(SNOMED, "445511002"), at(10)),
+        ],
+        None,
+    ),
+    (
+        "spontaneous IH months old, still active: SIH",
+        [condition(concept(ICD10CM, "G96.811"), at(24 * 120))],
+        Scenario.SIH,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("resources", "expected"), [p[1:] for p in PUNCTURES], ids=[p[0] for p in PUNCTURES]
+)
+def test_punctures(resources: list[dict[str, Any]], expected: Scenario | None) -> None:
+    assert scenario_of(resources) is expected
+
+
+def test_a_diagnosis_only_puncture_says_at_least() -> None:
+    card = card_of([condition(concept(ICD10CM, "G97.1"), at(120))])
+    assert "at least 120 h" in card["summary"]
+    assert "not recorded as a procedure" in card["detail"]
+
+
+def test_uncertain_puncture_records_no_criteria_apply() -> None:
+    resources = [procedure(concept(CPT, "62270"), "2026-13-05"), pdph(100)]
+    body = evaluate(resources).response.to_json_dict()
+    assert body["cards"] == []
+    assert "no-criteria-apply" in str(body["systemActions"])
+
+
+# --- DSTU2 / STU3 shapes (the CDS Hooks sandbox's default FHIR server is DSTU2) -------------------------
+
+
+def dstu2_condition(code: dict[str, Any], onset: str | None, **extra: Any) -> dict[str, Any]:
+    c: dict[str, Any] = {
+        "resourceType": "Condition",
+        "patient": {"reference": "Patient/pat-1"},
+        "code": code,
+        "clinicalStatus": "active",
+        "verificationStatus": "confirmed",
+    }
+    if onset:
+        c["onsetDateTime"] = onset
+    return c | extra
+
+
+SHAPES = [
+    (
+        "DSTU2 Condition with patient and string statuses",
+        [lumbar_puncture(30), dstu2_condition(concept(SNOMED, "25064002"), at(20))],
+        Scenario.PDPH_ACUTE,
+    ),
+    (
+        "DSTU2 refuted Condition is ignored",
+        [
+            lumbar_puncture(30),
+            dstu2_condition(concept(SNOMED, "25064002"), at(20), verificationStatus="refuted"),
+        ],
+        None,
+    ),
+    (
+        "DSTU2 resolved Condition is ignored",
+        [
+            lumbar_puncture(30),
+            dstu2_condition(concept(SNOMED, "25064002"), at(20), clinicalStatus="resolved"),
+        ],
+        None,
+    ),
+    (
+        "DSTU2 dateRecorded stands for recordedDate",
+        [
+            lumbar_puncture(100),
+            dstu2_condition(
+                concept(ICD10CM, "G97.1"),
+                None,
+                dateRecorded=(NOW - timedelta(days=4)).date().isoformat(),
+                clinicalStatus="resolved",
+            ),
+        ],
+        None,
+    ),
+    (
+        "STU3 Condition with subject and string statuses",
+        [
+            lumbar_puncture(30),
+            {
+                **dstu2_condition(concept(SNOMED, "25064002"), at(20)),
+                "subject": {"reference": "Patient/pat-1"},
+            },
+        ],
+        Scenario.PDPH_ACUTE,
+    ),
+    (
+        "DSTU2 Condition for another patient is ignored",
+        [
+            lumbar_puncture(30),
+            dstu2_condition(
+                concept(SNOMED, "25064002"), at(20), patient={"reference": "Patient/other"}
+            ),
+        ],
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("resources", "expected"), [s[1:] for s in SHAPES], ids=[s[0] for s in SHAPES]
+)
+def test_older_fhir_shapes(resources: list[dict[str, Any]], expected: Scenario | None) -> None:
+    assert scenario_of(resources) is expected
+
+
+# --- PAMA: never `appropriate` unless a scenario rates the study appropriate ----------------------------
+
+
+def test_no_silent_evaluation_records_appropriate() -> None:
+    from tests.test_decide import CASES
+
+    records = [c[1] for c in CASES] + [p[1] for p in PUNCTURES] + [s[1] for s in SHAPES]
+    checked = 0
+    for resources in records:
+        for order in (MRI, service_request("sr-1", CT_HEAD)):
+            evaluation = evaluate(resources, order)
+            rated = {
+                d.order.reference for d in evaluation.decisions if d.rating.rating in ("UA", "MBA")
+            }
+            for action in evaluation.response.to_json_dict().get("systemActions", []):
+                text = str(action["resource"]["extension"])
+                if "'code': 'appropriate'" in text:
+                    assert f"ServiceRequest/{action['resource']['id']}" in rated
+                checked += 1
+    assert checked >= 100
