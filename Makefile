@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	CDS_AUTH_REQUIRED=false $(BIN)/uvicorn cds_service.app:app --host 127.0.0.1 --port 8080
+	CDS_AUTH_REQUIRED=false $(BIN)/uvicorn cds_service.asgi:app --host 127.0.0.1 --port 8080
 
 test: $(STAMP)
 	$(BIN)/ruff check .

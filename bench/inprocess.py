@@ -27,7 +27,7 @@ import httpx
 import orjson
 from fastapi import FastAPI, Request, Response
 
-from cds_service.app import create_app
+from cds_service.api.app import create_app
 from cds_service.config import Settings
 
 FLOOR_PATH = "/bench/floor/{service_id}"

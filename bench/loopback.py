@@ -50,7 +50,7 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def server(workers: int, workdir: Path) -> Iterator[str]:
-    """uvicorn serving cds_service.app:app; yields its base URL."""
+    """uvicorn serving cds_service.asgi:app; yields its base URL."""
     port = _free_port()
     env = dict(os.environ)
     env.update(
@@ -64,7 +64,7 @@ def server(workers: int, workdir: Path) -> Iterator[str]:
         sys.executable,
         "-m",
         "uvicorn",
-        "cds_service.app:app",
+        "cds_service.asgi:app",
         "--host",
         HOST,
         "--port",

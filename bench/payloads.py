@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from cds_service.fixture_loader import FIXTURES_DIR, load_fixture
+from cds_tools.fixtures import FIXTURES_DIR, load_fixture
 
 SEED_FIXTURES = {
     "seed-acute": FIXTURES_DIR / "seed-acute-34f-after-ms-workup-lp.json",

@@ -13,22 +13,13 @@ import httpx
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.analytics import format_table, override_summary, window
 from cds_service.config import get_settings
-from cds_service.errors import CdsError
-from cds_service.fixture_loader import fixture_paths, render
-from cds_service.pipeline import evaluate
-from cds_service.registry import load_services
-from cds_service.replay import (
-    FixtureResult,
-    in_process_client,
-    replay,
-    response_table,
-    results_table,
-    service_base_url,
-)
-from cds_service.resolve import DataUnavailable
-from cds_service.store import FeedbackStore
+from cds_service.errors import CdsError, DataUnavailable, KnowledgeError
+from cds_service.knowledge.registry import HookService, load_services
+from cds_service.persistence.analytics import format_table, override_summary, window
+from cds_service.persistence.store import FeedbackStore
+from cds_service.pipeline.config import EvaluationConfig
+from cds_service.pipeline.evaluate import evaluate
 from cds_service.wire import HookRequest
 
 cli = typer.Typer(help="PDPH imaging CDS Hooks service.", no_args_is_help=True)
@@ -62,7 +53,7 @@ def serve(
     """Run the service under uvicorn."""
     import uvicorn
 
-    uvicorn.run("cds_service.app:app", host=host, port=port, workers=workers, access_log=False)
+    uvicorn.run("cds_service.asgi:app", host=host, port=port, workers=workers, access_log=False)
 
 
 @cli.command("evaluate")
@@ -75,6 +66,9 @@ def evaluate_command(
     pretty: Annotated[bool, typer.Option("--pretty", help="Print a readable table")] = False,
 ) -> None:
     """Evaluate a CDS Hooks request file, or a scenario fixture, offline and print the response."""
+    from cds_tools.fixtures import render
+    from cds_tools.replay import response_table
+
     when = _now(now)
     payload: Any = json.loads(request_file.read_text(encoding="utf-8"))
     if isinstance(payload, dict) and "request" in payload:  # a fixture wraps its request
@@ -93,7 +87,9 @@ def evaluate_command(
 
     async def run() -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=settings.fhir_timeout_s) as client:
-            result = await evaluate(request, chosen, client, settings, when)
+            result = await evaluate(
+                request, chosen, client, EvaluationConfig.from_settings(settings), when
+            )
         return result.response.to_json_dict()
 
     try:
@@ -127,6 +123,15 @@ def replay_command(
 ) -> None:
     """Run every fixture's request against the service and compare with its expected outcome:
     scenario, rating, indicator, draft order, suggestion action types and system actions."""
+    from cds_tools.fixtures import fixture_paths
+    from cds_tools.replay import (
+        FixtureResult,
+        in_process_client,
+        replay,
+        results_table,
+        service_base_url,
+    )
+
     if url and now:
         raise typer.BadParameter("--now applies in-process only: a running service uses its clock")
     files = [f for p in paths for f in (fixture_paths(p) if p.is_dir() else [p])]
@@ -157,7 +162,7 @@ def fixtures_table_command(
     ] = False,
 ) -> None:
     """The fixtures as a table a clinician can read (fixtures/README.md)."""
-    from cds_service.fixture_docs import fixtures_readme
+    from cds_tools.fixture_docs import fixtures_readme
 
     try:
         text = asyncio.run(fixtures_readme(folder, get_settings()))
@@ -212,6 +217,62 @@ def discovery() -> None:
     services = load_services(get_settings().hooks_dir)
     entries = [s.declaration.discovery_entry() for s in services.values()]
     typer.echo(json.dumps({"services": entries}, indent=2))
+
+
+knowledge_cli = typer.Typer(help="Check and compare knowledge sets (hooks/).", no_args_is_help=True)
+cli.add_typer(knowledge_cli, name="knowledge")
+
+
+def _load(hooks_dir: Path) -> dict[str, HookService]:
+    try:
+        return load_services(hooks_dir)
+    except KnowledgeError as exc:
+        typer.echo(f"{hooks_dir}: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@knowledge_cli.command("check")
+def knowledge_check(
+    hooks_dir: Annotated[Path | None, typer.Argument(help="Default: CDS_HOOKS_DIR")] = None,
+) -> None:
+    """Load and cross-check a knowledge set; print its version and content hash per service."""
+    folder = hooks_dir or get_settings().hooks_dir
+    for service_id, service in _load(folder).items():
+        k = service.knowledge
+        typer.echo(
+            f"{service_id}: ok, knowledge {service.declaration.knowledge} {k.fingerprint}"
+            f" ({len(k.findings)} findings, {len(k.study_by_code)} imaging codes)"
+        )
+
+
+@knowledge_cli.command("diff")
+def knowledge_diff(
+    old: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Current hooks/")],
+    new: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Proposed hooks/")],
+    fixtures: Annotated[Path, typer.Option(exists=True, file_okay=False)] = Path("fixtures"),
+    now: Annotated[str | None, typer.Option(help="Evaluate as of this ISO instant")] = None,
+) -> None:
+    """Replay the fixtures under both knowledge sets and list every outcome that changes: what an
+    informaticist reviews before a rule change goes live. Exit 1 when something changes."""
+    from cds_tools.fixtures import fixture_paths
+    from cds_tools.replay import in_process_client, outcome_line, replay
+
+    when = _now(now)
+    files = fixture_paths(fixtures)
+    _load(old), _load(new)  # a broken set is one line, not a traceback
+
+    async def run(hooks: Path) -> dict[str, str]:
+        settings = get_settings().model_copy(update={"hooks_dir": hooks})
+        async with in_process_client(settings, when) as client:
+            return {r.name: outcome_line(r) for r in await replay(client, files, when)}
+
+    before, after = asyncio.run(run(old)), asyncio.run(run(new))
+    changed = [name for name in before if before[name] != after.get(name)]
+    for name in changed:
+        typer.echo(f"{name}\n  before: {before[name]}\n  after:  {after.get(name)}")
+    typer.echo(f"{len(files)} fixtures: {len(changed)} outcome(s) change")
+    if changed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

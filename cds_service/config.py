@@ -37,7 +37,7 @@ class Settings(BaseSettings, SecuritySettings):
     system_actions: bool = True
     system_actions_in_extension: bool = False
 
-    # The /demo page (cds_service/demo.py). Unset: served only while JWT auth is off, as the page
+    # The /demo page (cds_tools/demo.py). Unset: served only while JWT auth is off, as the page
     # cannot sign CDS Hooks JWTs. CDS_DEMO_ENABLED=false refuses it (404) whatever the auth setting.
     demo_enabled: bool | None = None
 

@@ -7,7 +7,7 @@ if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
     rm -rf "$PROMETHEUS_MULTIPROC_DIR"
     mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 fi
-exec uvicorn cds_service.app:app \
+exec uvicorn cds_service.asgi:app \
     --host 0.0.0.0 --port "${PORT:-8080}" \
     --workers "${WEB_CONCURRENCY:-4}" \
     --no-access-log --proxy-headers

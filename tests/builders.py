@@ -166,17 +166,19 @@ def hook_request(
 def evaluate_now(request: dict[str, Any], now: datetime = NOW, **overrides: Any) -> Any:
     """Run the pure part of the pipeline on a request whose prefetch is complete."""
     from cds_service.config import HOOKS_DIR, Settings
-    from cds_service.pipeline import evaluate_resolved, imaging_orders
-    from cds_service.registry import load_services
-    from cds_service.resolve import prefetch_resources
+    from cds_service.knowledge.registry import load_services
+    from cds_service.pipeline.config import EvaluationConfig
+    from cds_service.pipeline.evaluate import evaluate_resolved, imaging_orders
+    from cds_service.pipeline.resolve import prefetch_resources
     from cds_service.wire import HookRequest
 
     service = _services(HOOKS_DIR, load_services)[f"pdph-imaging-{request['hook']}"]
     parsed = HookRequest.model_validate(request)
     resources = {k: prefetch_resources(v) or [] for k, v in (parsed.prefetch or {}).items()}
     settings = Settings(database_url="sqlite:///:memory:", **overrides)
+    config = EvaluationConfig.from_settings(settings)
     return evaluate_resolved(
-        parsed, service, imaging_orders(parsed, service), resources, settings, now
+        parsed, service, imaging_orders(parsed, service), resources, config, now
     )
 
 

@@ -11,11 +11,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from cds_service.app import create_app
+from cds_service.api.app import create_app
 from cds_service.config import HOOKS_DIR, Settings
-from cds_service.fixture_loader import FIXTURES_DIR, load_fixture
 from cds_service.knowledge import Knowledge
-from cds_service.registry import load_services
+from cds_service.knowledge.registry import load_services
+from cds_tools.fixtures import FIXTURES_DIR, load_fixture
 
 NOW = datetime(2026, 11, 24, 15, 30, tzinfo=UTC)
 

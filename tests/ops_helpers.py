@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from cds_service.app import create_app
+from cds_service.api.app import create_app
 from cds_service.config import Settings
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

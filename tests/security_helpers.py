@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import FastAPI
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from cds_service.app import create_app
+from cds_service.api.app import create_app
 from cds_service.config import Settings
 from cds_service.wire import CdsResponse
 from tests.builders import empty_values

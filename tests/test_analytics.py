@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cds_service.analytics import window
 from cds_service.cli import cli
 from cds_service.config import get_settings
+from cds_service.persistence.analytics import window
 from tests.ops_helpers import (
     NOW,
     _iso,

@@ -8,6 +8,7 @@ import httpx
 import pytest
 import respx
 
+from cds_service.api.deps import runtime_of
 from tests.builders import (
     MRI_BRAIN_WWO,
     bundle,
@@ -234,7 +235,7 @@ async def test_feedback_is_stored_once(client: httpx.AsyncClient) -> None:
     assert first.json() == {"received": 2, "stored": 2}
     again = await client.post(f"{SELECT}/feedback", json=body)
     assert again.json() == {"received": 2, "stored": 0}
-    store = client.app.state.store  # type: ignore[attr-defined]
+    store = runtime_of(client.app).store  # type: ignore[attr-defined]
     assert store.count() == 2
 
 
@@ -280,7 +281,7 @@ async def test_feedback_survives_a_restart(make_app: Any) -> None:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
                 await c.post(f"{SELECT}/feedback", json={"feedback": [feedback_item()]})
-            assert app.state.store.count() == expected
+            assert runtime_of(app).store.count() == expected
 
 
 @pytest.mark.anyio

@@ -10,7 +10,8 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
-from cds_service.store import FeedbackStore, audit, audit_card, feedback
+from cds_service.api.deps import runtime_of
+from cds_service.persistence.store import FeedbackStore, audit, audit_card, feedback
 from tests.ops_helpers import (
     MRI_BRAIN,
     SELECT,
@@ -36,7 +37,7 @@ async def test_each_decision_gets_an_audit_row_with_its_cards(tmp_path: Path) ->
             client, hook_request("hook-late", hours_since_puncture=96, study=MRI_BRAIN)
         )
         silent = await call_hook(client, hook_request("hook-cbc", study=("85025", "CBC")))
-        store: FeedbackStore = client.app.state.store  # type: ignore[attr-defined]
+        store: FeedbackStore = runtime_of(client.app).store  # type: ignore[attr-defined]
     assert silent == []
     with store.engine.connect() as connection:
         rows = connection.execute(select(audit).order_by(audit.c.id)).mappings().all()
@@ -68,7 +69,7 @@ async def test_audit_rows_hold_no_patient_identifier(tmp_path: Path) -> None:
     settings = settings_for(f"sqlite:///{tmp_path}/store.sqlite3")
     async with app_client(settings) as client:
         await call_hook(client, hook_request("hook-1", patient="pat-secret-42"))
-        store: FeedbackStore = client.app.state.store  # type: ignore[attr-defined]
+        store: FeedbackStore = runtime_of(client.app).store  # type: ignore[attr-defined]
     with store.engine.connect() as connection:
         values = [str(v) for row in connection.execute(select(audit)) for v in row]
     assert values and not any("pat-secret-42" in v or "sr-1" in v for v in values)
@@ -80,7 +81,7 @@ async def test_a_failing_audit_write_is_logged_and_counted_not_answered_with_500
 ) -> None:
     settings = settings_for(f"sqlite:///{tmp_path}/store.sqlite3")
     async with app_client(settings) as client:
-        store: FeedbackStore = client.app.state.store  # type: ignore[attr-defined]
+        store: FeedbackStore = runtime_of(client.app).store  # type: ignore[attr-defined]
 
         def broken(*_: object) -> None:
             raise OSError("disk full")
@@ -101,7 +102,7 @@ async def test_feedback_while_the_store_is_down_is_a_503_the_ehr_can_retry(
     settings = settings_for(f"sqlite:///{tmp_path}/store.sqlite3")
     async with app_client(settings) as client:
         cards = await call_hook(client, hook_request("hook-1"))
-        store: FeedbackStore = client.app.state.store  # type: ignore[attr-defined]
+        store: FeedbackStore = runtime_of(client.app).store  # type: ignore[attr-defined]
         with store.engine.begin() as connection:
             connection.execute(feedback.delete())
             connection.exec_driver_sql("DROP TABLE feedback")
@@ -127,7 +128,7 @@ async def test_a_decision_without_a_card_is_audited_too(tmp_path: Path) -> None:
         cards = await call_hook(
             client, hook_request("hook-dsm", hours_since_puncture=96, study=dsm)
         )
-        store: FeedbackStore = client.app.state.store  # type: ignore[attr-defined]
+        store: FeedbackStore = runtime_of(client.app).store  # type: ignore[attr-defined]
     with store.engine.connect() as connection:
         rows = connection.execute(select(audit.c.scenario, audit.c.rating)).all()
         shown = connection.execute(select(audit_card)).all()
@@ -144,7 +145,7 @@ async def test_a_silent_imaging_order_is_audited_as_none(tmp_path: Path) -> None
     settings = settings_for(f"sqlite:///{tmp_path}/store.sqlite3")
     async with app_client(settings) as client:
         response = await client.post(f"/cds-services/{fx['service']}", json=fx["request"])
-        store: FeedbackStore = client.app.state.store  # type: ignore[attr-defined]
+        store: FeedbackStore = runtime_of(client.app).store  # type: ignore[attr-defined]
     assert response.json()["cards"] == []
     [update] = response.json()["systemActions"]  # the PAMA rating: no criteria apply
     assert "no-criteria-apply" in str(update["resource"]["extension"])

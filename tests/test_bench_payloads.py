@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from bench import inprocess, payloads
-from cds_service.app import create_app
+from cds_service.api.app import create_app
 from cds_service.config import Settings
-from cds_service.replay import observed_outcome
+from cds_tools.replay import observed_outcome
 from tests.conftest import NOW
 
 SERVICE = "/cds-services/pdph-imaging-order-select"

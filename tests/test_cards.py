@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.fixture_loader import fixture_paths, load_fixture
+from cds_tools.fixtures import fixture_paths, load_fixture
 from tests.builders import (
     CPT,
     MRI_BRAIN_WWO,

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from cds_service.cli import cli
 from cds_service.config import Settings
-from cds_service.fixture_docs import fixtures_readme
-from cds_service.fixture_loader import FIXTURES_DIR, load_fixture
+from cds_tools.fixture_docs import fixtures_readme
+from cds_tools.fixtures import FIXTURES_DIR, load_fixture
 from tests.conftest import NOW
 
 runner = CliRunner()

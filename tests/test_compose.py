@@ -19,6 +19,7 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
+from cds_service.api.deps import runtime_of
 from cds_service.config import Settings
 from tests.ops_helpers import SELECT, app_client, scenario_of, settings_for
 
@@ -104,7 +105,7 @@ def test_image_runs_several_workers_with_multiprocess_metrics() -> None:
     start = (ROOT / "docker/start.sh").read_text()
     assert 'CMD ["/app/docker/start.sh"]' in DOCKERFILE
     assert os.access(ROOT / "docker/start.sh", os.X_OK)
-    assert "cds_service.app:app" in start and "--no-access-log" in start
+    assert "cds_service.asgi:app" in start and "--no-access-log" in start
     assert '--workers "${WEB_CONCURRENCY' in start
     assert 'rm -rf "$PROMETHEUS_MULTIPROC_DIR"' in start
     assert "COPY fixtures/fhir-server" in DOCKERFILE and "CDS_HOOKS_DIR=/app/hooks" in DOCKERFILE
@@ -218,7 +219,7 @@ async def test_hook_requests_without_prefetch_work_against_the_demo_data(tmp_pat
         app_client(settings_for(f"sqlite:///{tmp_path}/s.sqlite3"), clock=lambda: now) as client,
         httpx.AsyncClient(transport=_demo_fhir_server(now)) as fhir,
     ):
-        client.app.state.fhir_client = fhir  # type: ignore[attr-defined]
+        runtime_of(client.app).fhir_client = fhir  # type: ignore[attr-defined]
         for name, scenario in expected.items():
             request = json.loads((DEMO / name).read_text())
             response = await client.post(f"/cds-services/{SELECT}", json=request)

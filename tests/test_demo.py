@@ -12,8 +12,8 @@ import pytest
 from fastapi import FastAPI
 
 from cds_service.config import Settings
-from cds_service.demo import STATIC_DIR, demo_enabled
-from cds_service.fixture_loader import fixture_paths
+from cds_tools.demo import STATIC_DIR, demo_enabled
+from cds_tools.fixtures import fixture_paths
 from tests.conftest import NOW
 from tests.demo_helpers import app_client, without_auth
 

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from cds_service.app import create_app
+from cds_service.api.app import create_app
 from cds_service.config import Settings
-from cds_service.fixture_loader import FIXTURES_DIR, load_fixture
-from cds_service.store import FeedbackStore, feedback
+from cds_service.persistence.store import FeedbackStore, feedback
+from cds_tools.fixtures import FIXTURES_DIR, load_fixture
 from tests.demo_helpers import (
     ARTIFACTS,
     chromium_page,

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import respx
 
-from cds_service.fhir_client import fetch_faults
+from cds_service.pipeline.fhir_client import fetch_faults
 from cds_service.wire import CdsResponse
 from tests.security_helpers import (
     SELECT,

@@ -1,6 +1,6 @@
 """Every scenario fixture through the real app: the expected scenario, rating, indicator, draft order,
 suggestion actions and system actions, as a clinician reading fixtures/README.md would expect. The
-comparison is cds_service.replay's, the same one `cds-service replay --expect` runs."""
+comparison is cds_tools.replay's, the same one `cds-service replay --expect` runs."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cds_service.fixture_loader import fixture_paths, load_fixture
 from cds_service.knowledge import Scenario
-from cds_service.replay import replay_fixture
+from cds_tools.fixtures import fixture_paths, load_fixture
+from cds_tools.replay import replay_fixture
 from tests.conftest import NOW
 
 FIXTURES = fixture_paths()

@@ -16,7 +16,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from cds_service.app import create_app
+from cds_service.api.app import create_app
 from tests.security_helpers import BASE_URL, FuzzClient, fuzz_examples, open_settings
 
 SERVICE_IDS = ["pdph-imaging-order-select", "pdph-imaging-order-sign"]

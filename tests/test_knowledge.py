@@ -12,7 +12,7 @@ import yaml
 
 from cds_service.config import HOOKS_DIR
 from cds_service.knowledge import Knowledge, Scenario, load_knowledge
-from cds_service.registry import load_services
+from cds_service.knowledge.registry import load_services
 
 
 @pytest.fixture

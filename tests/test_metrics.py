@@ -10,6 +10,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from cds_service.api.deps import runtime_of
 from tests.ops_helpers import (
     SELECT,
     app_client,
@@ -93,7 +94,7 @@ async def test_fhir_fetches_are_counted_and_timed(tmp_path: Path) -> None:
     async with app_client(settings_for(f"sqlite:///{tmp_path}/s.sqlite3")) as client:
         app = client.app  # type: ignore[attr-defined]
         async with httpx.AsyncClient(transport=_fhir_server("/Procedure")) as fhir:
-            app.state.fhir_client = fhir
+            runtime_of(app).fhir_client = fhir
             response = await client.post(f"/cds-services/{SELECT}", json=request)
     assert response.status_code == 412
     assert _value("cds_fhir_fetch_total", outcome="ok") - before_ok == 3

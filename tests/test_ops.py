@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import httpx
 import pytest
 
-from cds_service.access import classify
-from cds_service.logs import JsonFormatter, configure_logging
+from cds_service.observability.access import classify
+from cds_service.observability.logs import JsonFormatter, configure_logging
 from tests.ops_helpers import (
     SELECT,
     app_client,
@@ -29,7 +30,11 @@ async def test_ready_when_store_is_migrated_and_knowledge_loaded(tmp_path: Path)
         ready = await client.get("/readyz")
         alive = await client.get("/healthz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"knowledge": "ok", "store": "ok"}}
+    body = ready.json()
+    assert (body["status"], body["checks"]) == ("ready", {"knowledge": "ok", "store": "ok"})
+    # The knowledge set behind every rating: version + content hash, per service.
+    assert set(body["knowledge"]) == {SELECT, "pdph-imaging-order-sign"}
+    assert all(re.fullmatch(r"[\w.-]+\+[0-9a-f]{12}", v) for v in body["knowledge"].values())
     assert alive.status_code == 200
 
 
@@ -48,10 +53,11 @@ async def test_not_ready_when_store_is_unmigrated_or_unreachable(tmp_path: Path)
         response = await client.get("/readyz")
         hook = await client.post(f"/cds-services/{SELECT}", json=hook_request("h-db-down"))
     assert response.status_code == 503
-    assert response.json() == {
-        "status": "not-ready",
-        "checks": {"knowledge": "ok", "store": "unreachable"},
-    }
+    body = response.json()
+    assert (body["status"], body["checks"]) == (
+        "not-ready",
+        {"knowledge": "ok", "store": "unreachable"},
+    )
     assert hook.status_code == 200 and hook.json()["cards"]  # the audit write failed quietly
 
 
@@ -75,7 +81,7 @@ async def test_one_access_line_per_request_without_patient_data(
             client.app.state.fhir_client = fhir  # type: ignore[attr-defined]
             await client.post(f"/cds-services/{SELECT}", json=fetched)
         await client.get("/healthz")
-    access = [r for r in caplog.records if r.name == "cds_service.access"]
+    access = [r for r in caplog.records if r.name == "cds_service.observability.access"]
     assert [(r.__dict__["endpoint"], r.__dict__["status"]) for r in access] == [
         ("hook", 200),
         ("feedback", 200),

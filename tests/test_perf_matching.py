@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from bench.payloads import large_patient_request
-from cds_service.fixture_loader import fixture_paths, load_fixture
 from cds_service.knowledge import ConceptIndex, Knowledge, Matcher
-from cds_service.terminology import codings, match, words
+from cds_service.knowledge.terminology import codings, match, words
+from cds_tools.fixtures import fixture_paths, load_fixture
 from tests.conftest import NOW
 
 

@@ -1,4 +1,4 @@
-"""The resource views of cds_service/parse.py (validated instead of full fhir.resources R4B models, for
+"""The resource views of cds_service/fhir/views.py (validated instead of full fhir.resources R4B models, for
 speed) read the same values as the R4B models, and accept or reject the same resources wherever the
 difference could change a rule: on every fixture resource, on a large synthetic patient and on the
 usual kinds of bad entry."""
@@ -17,8 +17,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import BaseModel, ValidationError
 
 from bench.payloads import large_patient_request
-from cds_service.fixture_loader import fixture_paths, load_fixture
-from cds_service.parse import (
+from cds_service.fhir.views import (
     ConditionView,
     ObservationView,
     PatientView,
@@ -27,6 +26,7 @@ from cds_service.parse import (
     ServiceRequestView,
     read_resources,
 )
+from cds_tools.fixtures import fixture_paths, load_fixture
 from tests.conftest import NOW
 
 PAIRS: dict[str, tuple[type[ResourceView], Any]] = {

@@ -51,7 +51,14 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
             "CDS_LOG_LEVEL": "WARNING",
             "CDS_AUTH_REQUIRED": "false",  # this test is about the store; auth has its own tests
         }
-        command = [sys.executable, "-m", "uvicorn", "cds_service.app:app", "--host", "127.0.0.1"]
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "cds_service.asgi:app",
+            "--host",
+            "127.0.0.1",
+        ]
         command += ["--port", str(port), "--workers", str(WORKERS), "--no-access-log"]
         log_path = metrics_dir.parent / "uvicorn.log"
         with log_path.open("wb") as log:

@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from cds_service.store import FeedbackStore, metadata
+from cds_service.persistence.store import FeedbackStore, metadata
 from cds_service.wire import FeedbackItem
 from tests.ops_helpers import (
     NOW,

@@ -15,8 +15,8 @@ import httpx
 import pytest
 import respx
 
-from cds_service.app import create_app
-from cds_service.logs import JsonFormatter
+from cds_service.api.app import create_app
+from cds_service.observability.logs import JsonFormatter
 from tests.security_helpers import (
     FHIR_BASE,
     JWKS_URL,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from cds_service.knowledge import Knowledge, Scenario
-from cds_service.terminology import match
+from cds_service.knowledge.terminology import match
 from tests.builders import (
     CPT,
     ICD10CM,

@@ -8,7 +8,12 @@ import httpx
 import pytest
 import respx
 
-from cds_service.resolve import DataUnavailable, prefetch_resources, render_template, resolve
+from cds_service.errors import DataUnavailable
+from cds_service.pipeline.resolve import (
+    prefetch_resources,
+    render_template,
+    resolve,
+)
 from cds_service.wire import HookRequest
 from tests.builders import (
     MRI_BRAIN_WWO,

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from cds_service.cards import PAMA_EXTENSION
-from cds_service.fixture_loader import FIXTURES_DIR, load_fixture
-from cds_service.replay import compare, observed_outcome
+from cds_service.pipeline.render import PAMA_EXTENSION
+from cds_tools.fixtures import FIXTURES_DIR, load_fixture
+from cds_tools.replay import compare, observed_outcome
 from tests.builders import empty_values
 from tests.conftest import NOW
 from tests.demo_helpers import app_client

@@ -13,7 +13,7 @@ import jwt
 import pytest
 import respx
 
-from cds_service.app import create_app
+from cds_service.api.app import create_app
 from tests.security_helpers import (
     BASE_URL,
     ISSUER,
@@ -58,7 +58,7 @@ def assert_refused(response: httpx.Response, check: str, secret: str | None = No
     assert response.status_code == 401, response.text
     body = response.json()
     assert body["error"] == check
-    assert set(body) == {"error", "message"}
+    assert set(body) == {"error", "message", "details"}
     assert response.headers["www-authenticate"].startswith("Bearer")
     if secret:
         assert secret not in response.text

@@ -12,9 +12,10 @@ import pytest
 import respx
 from sqlalchemy import create_engine
 
-from cds_service.security.jwks import JwksCache, JwksUnavailable
+from cds_service.errors import JwksUnavailable
+from cds_service.persistence.store import FeedbackStore
+from cds_service.security.jwks import JwksCache
 from cds_service.security.replay import DatabaseReplayCache, MemoryReplayCache
-from cds_service.store import FeedbackStore
 from tests.ops_helpers import postgres_schema
 from tests.security_helpers import JWKS_URL, bearer, jwks, key, make_settings, running
 

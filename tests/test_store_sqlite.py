@@ -15,7 +15,14 @@ from typer.testing import CliRunner
 
 from cds_service.cli import cli
 from cds_service.config import get_settings
-from cds_service.store import AuditRecord, FeedbackStore, audit, audit_card, feedback, metadata
+from cds_service.persistence.store import (
+    AuditRecord,
+    FeedbackStore,
+    audit,
+    audit_card,
+    feedback,
+    metadata,
+)
 from cds_service.wire import FeedbackItem
 from tests.ops_helpers import NOW, SELECT, feedback_item
 

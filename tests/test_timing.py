@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from cds_service.timing import Precision, latest_instant, youngest_age
+from cds_service.fhir.time import Precision, latest_instant, youngest_age
 
 
 @pytest.mark.parametrize(

@@ -12,21 +12,13 @@ from typing import Any
 import httpx
 import jwt
 
-from cds_service.security.jwks import JwksCache, JwksUnavailable
+from cds_service.errors import AuthFailure, JwksUnavailable
+from cds_service.security.jwks import JwksCache
 from cds_service.security.replay import ReplayCache
 from cds_service.security.settings import SecuritySettings
 
 MAX_TOKEN_CHARS = 16 * 1024
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]  # CDS Hooks requires no `sub`
-
-
-class AuthFailure(Exception):
-    """`code` names the failed check; `message` explains it without repeating the token."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class Authenticator:

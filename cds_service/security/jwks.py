@@ -17,17 +17,11 @@ from typing import Any
 
 import httpx
 
+from cds_service.errors import JwksUnavailable
+
 log = logging.getLogger(__name__)
 
 MAX_JWKS_BYTES = 256 * 1024
-
-
-class JwksUnavailable(Exception):
-    """The key set could not be fetched and none is cached. `cause` is safe to log."""
-
-    def __init__(self, cause: str) -> None:
-        super().__init__(cause)
-        self.cause = cause
 
 
 @dataclass

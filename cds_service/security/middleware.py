@@ -11,8 +11,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cds_service.errors import CdsError
-from cds_service.security.auth import Authenticator, AuthFailure
+from cds_service.errors import AuthFailure, CdsError
+from cds_service.security.auth import Authenticator
 
 log = logging.getLogger(__name__)
 

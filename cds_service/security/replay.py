@@ -19,7 +19,7 @@ from sqlalchemy import Column, Engine, Float, String, Table, delete, func, inser
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from cds_service.store import metadata
+from cds_service.persistence.store import metadata
 
 log = logging.getLogger(__name__)
 

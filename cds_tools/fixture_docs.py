@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cds_service.cards import RATING_WORDS
 from cds_service.config import Settings
-from cds_service.fixture_loader import fixture_paths, load_fixture
 from cds_service.knowledge import Rating, Scenario
-from cds_service.registry import load_services
-from cds_service.replay import FixtureResult, in_process_client, replay_fixture
+from cds_service.knowledge.registry import load_services
+from cds_service.pipeline.render import RATING_WORDS
+from cds_tools.fixtures import fixture_paths, load_fixture
+from cds_tools.replay import FixtureResult, in_process_client, replay_fixture
 
 # Any instant gives the same page (fixture times are relative); a fixed one keeps it reproducible.
 DOCS_NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
@@ -24,7 +24,7 @@ INTRO = """\
 
 Each file here is one complete CDS Hooks request, as an EHR would send it, with a one-paragraph
 clinical story and the outcome the service must give. Times in the requests are written relative to
-"now" (`{{{{now-96h}}}}`, `{{{{date:now-3d}}}}`: see `cds_service/fixture_loader.py`), so every file is a
+"now" (`{{{{now-96h}}}}`, `{{{{date:now-3d}}}}`: see `cds_tools/fixtures.py`), so every file is a
 current request whenever it is used: by the test suite, by `cds-service replay fixtures/ --expect`,
 by `cds-service evaluate FILE`, and by the demo page at `/demo`.
 

@@ -10,7 +10,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from cds_service.metrics import observe_fhir_fetch
+from cds_service.errors import FhirFetchError
+from cds_service.observability.metrics import observe_fhir_fetch
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +32,6 @@ class FaultCounter:
 
 
 fetch_faults = FaultCounter()
-
-
-class FhirFetchError(Exception):
-    """A query could not be answered. `cause` is a short class of failure safe to log (no PHI)."""
-
-    def __init__(self, cause: str) -> None:
-        super().__init__(cause)
-        self.cause = cause
 
 
 def _same_origin(a: str, b: str) -> bool:

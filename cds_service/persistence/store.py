@@ -1,6 +1,6 @@
 """Durable store of feedback and audit records (SQLAlchemy 2): embedded SQLite by default, PostgreSQL
 (`postgresql+psycopg://...`) when several workers or replicas share it. The schema belongs to Alembic
-(`cds_service/migrations`); `FeedbackStore.migrate()` brings a database to head.
+(`cds_service/persistence/migrations`); `FeedbackStore.migrate()` brings a database to head.
 
 Each feedback item is one row. Re-sending the same item (same card, outcome and outcome timestamp) is
 stored once, so an EHR that retries after a lost response never duplicates a clinician's answer.
@@ -86,6 +86,7 @@ audit = Table(
     Column("hours_since_puncture", Float, nullable=True),
     Column("latency_ms", Float, nullable=False),
     Column("evaluated_at", DateTime(timezone=True), nullable=False),
+    Column("knowledge", String(64), nullable=True),  # version+hash of the rules that decided
     Index("ix_audit_evaluated_at", "evaluated_at"),
     Index("ix_audit_hook_instance", "hook_instance"),
 )
@@ -113,6 +114,7 @@ class AuditRecord:
     latency_ms: float
     evaluated_at: datetime
     cards: tuple[tuple[str, str], ...]  # (card uuid, indicator)
+    knowledge: str | None = None  # version+hash of the knowledge set
 
 
 class FeedbackStore:
@@ -124,17 +126,21 @@ class FeedbackStore:
                 url, poolclass=StaticPool, connect_args={"check_same_thread": False}
             )
         else:
-            if url.startswith("sqlite:///"):
-                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
             self.engine = create_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
     # -- schema -------------------------------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Create the folder of a SQLite file (at start-up, not when the store object is built)."""
+        if self.url.startswith("sqlite:///") and ":memory:" not in self.url:
+            Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
     def migrate(self) -> None:
         """`alembic upgrade head`, safe to run from every worker at once: PostgreSQL serialises it with
         an advisory lock, SQLite with a lock file beside the database."""
+        self.prepare()
         with self._migration_lock(), self.engine.begin() as connection:
             if self.engine.dialect.name == "postgresql":
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})")
@@ -225,6 +231,7 @@ class FeedbackStore:
                         "hours_since_puncture": record.hours_since_puncture,
                         "latency_ms": record.latency_ms,
                         "evaluated_at": record.evaluated_at.astimezone(UTC),
+                        "knowledge": record.knowledge,
                     },
                 ).scalar_one()
                 if not record.cards:

@@ -10,10 +10,10 @@ from datetime import datetime
 
 from fastapi import BackgroundTasks
 
-from cds_service.access import request_facts
-from cds_service.metrics import STORE_ERRORS, record_cards, record_feedback
-from cds_service.pipeline import Evaluation
-from cds_service.store import AuditRecord, FeedbackStore
+from cds_service.observability.access import request_facts
+from cds_service.observability.metrics import STORE_ERRORS, record_cards, record_feedback
+from cds_service.persistence.store import AuditRecord, FeedbackStore
+from cds_service.pipeline.evaluate import Evaluation
 from cds_service.wire import FeedbackItem
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ def audit_records(
                 latency_ms=latency_ms,
                 evaluated_at=evaluated_at,
                 cards=tuple(cards.get(order.reference, ())),
+                knowledge=evaluation.knowledge,
             )
         )
     return records

@@ -8,10 +8,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds_service.facts import Finding
+from cds_service.fhir.views import ServiceRequestView, read_resources
 from cds_service.knowledge import Knowledge
-from cds_service.parse import ServiceRequestView, read_resources
-from cds_service.terminology import coding_dicts, codings, describe, match, words
+from cds_service.knowledge.terminology import coding_dicts, codings, describe, match, words
+from cds_service.pipeline.facts import Finding
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, func, select
 
 from cds_service.knowledge import Scenario
-from cds_service.store import audit, audit_card, feedback
+from cds_service.persistence.store import audit, audit_card, feedback
 
 DEFAULT_WINDOW = timedelta(days=30)
 UNKNOWN_SCENARIO = "unknown"

@@ -13,9 +13,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 
+from cds_service.api.deps import runtime_of
 from cds_service.config import Settings
 from cds_service.errors import CdsError
-from cds_service.fixture_loader import FIXTURES_DIR, fixture_paths, load_fixture
+from cds_tools.fixtures import FIXTURES_DIR, fixture_paths, load_fixture
 
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "demo"
 ASSET_TYPES = {".js": "text/javascript", ".css": "text/css"}
@@ -34,7 +35,7 @@ def demo_enabled(settings: Settings) -> bool:
 
 
 def _require_enabled(request: Request) -> None:
-    if not demo_enabled(request.app.state.settings):
+    if not demo_enabled(runtime_of(request.app).settings):
         raise CdsError(404, "not-found", "the demo page is disabled (CDS_DEMO_ENABLED)")
 
 
@@ -63,7 +64,7 @@ def _fixtures() -> dict[str, Path]:
 @router.get("/fixtures")
 async def fixtures(request: Request) -> dict[str, Any]:
     """The scenario fixtures, without their requests: name, title, story, service and outcome."""
-    now = request.app.state.clock()
+    now = runtime_of(request.app).clock()
     fixtures = [load_fixture(path, now) for path in _fixtures().values()]
     keys = ("name", "title", "story", "service", "expected")
     return {"fixtures": [{key: fixture[key] for key in keys} for fixture in fixtures]}
@@ -75,4 +76,4 @@ async def fixture(name: str, request: Request) -> dict[str, Any]:
     path = _fixtures().get(name)
     if path is None:
         raise CdsError(404, "not-found", f"no fixture named {name!r}")
-    return load_fixture(path, request.app.state.clock())
+    return load_fixture(path, runtime_of(request.app).clock())

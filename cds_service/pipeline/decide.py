@@ -10,10 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cds_service.facts import Finding, PatientFacts, ProcedureEvent, Thresholds
+from cds_service.errors import KnowledgeError
+from cds_service.fhir.time import hours_between
 from cds_service.knowledge import Knowledge, RatingCell, Scenario
-from cds_service.orders import ImagingOrder, OrderReason
-from cds_service.timing import hours_between
+from cds_service.knowledge.model import Thresholds
+from cds_service.pipeline.facts import Finding, PatientFacts, ProcedureEvent
+from cds_service.pipeline.orders import ImagingOrder, OrderReason
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,8 @@ def check_precedence(k: Knowledge) -> None:
         for condition in rule.when:
             name = condition.removeprefix("not ")
             if name not in PREDICATES:
-                raise ValueError(
-                    f"invalid knowledge: rules.yaml: precedence[{number}]: unknown condition "
+                raise KnowledgeError(
+                    f"rules.yaml: precedence[{number}]: unknown condition "
                     f"{name!r} (known: {', '.join(sorted(PREDICATES))})"
                 )
 

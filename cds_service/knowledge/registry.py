@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from cds_service.errors import KnowledgeError
 from cds_service.knowledge import Knowledge, load_knowledge
 
 PREFETCH_RESOURCE_TYPES = ("Patient", "Procedure", "Condition", "Observation")
@@ -66,15 +67,22 @@ def load_services(hooks_dir: Path) -> dict[str, HookService]:
     knowledge_cache: dict[str, Knowledge] = {}
     services: dict[str, HookService] = {}
     for path in sorted(hooks_dir.glob("*.yaml")):
-        with path.open(encoding="utf-8") as handle:
-            declaration = ServiceDeclaration.model_validate(yaml.safe_load(handle))
+        try:
+            with path.open(encoding="utf-8") as handle:
+                declaration = ServiceDeclaration.model_validate(yaml.safe_load(handle))
+        except yaml.YAMLError:
+            raise KnowledgeError(f"{path.name}: not valid YAML") from None
+        except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False)[0]
+            key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+            raise KnowledgeError(f"{path.name}: {key}: {first['msg']}") from None
         if declaration.id in services:
-            raise ValueError(f"{path.name}: duplicate service id {declaration.id}")
+            raise KnowledgeError(f"{path.name}: duplicate service id {declaration.id}")
         if declaration.knowledge not in knowledge_cache:
             knowledge_cache[declaration.knowledge] = load_knowledge(
                 hooks_dir / declaration.knowledge
             )
         services[declaration.id] = HookService(declaration, knowledge_cache[declaration.knowledge])
     if not services:
-        raise ValueError(f"no hook service declared under {hooks_dir}")
+        raise KnowledgeError(f"no hook service declared under {hooks_dir}")
     return services

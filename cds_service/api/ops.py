@@ -13,11 +13,11 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.access import AccessLogMiddleware
-from cds_service.analytics import OverrideSummary, override_summary, window
+from cds_service.api.deps import RuntimeDep, runtime_of
 from cds_service.errors import CdsError
-from cds_service.metrics import STORE_ERRORS, exposition
-from cds_service.store import FeedbackStore
+from cds_service.observability.access import AccessLogMiddleware
+from cds_service.observability.metrics import STORE_ERRORS, exposition
+from cds_service.persistence.analytics import OverrideSummary, override_summary, window
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +27,9 @@ router = APIRouter()
 
 
 @router.get("/readyz", summary="Readiness: store reachable and migrated, knowledge loaded")
-async def readyz(request: Request) -> JSONResponse:
-    store: FeedbackStore = request.app.state.store
-    checks = {"knowledge": "ok" if request.app.state.services else "not-loaded", "store": "timeout"}
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
+    store = runtime.store
+    checks = {"knowledge": "ok" if runtime.services else "not-loaded", "store": "timeout"}
     with anyio.move_on_after(READY_TIMEOUT_S):
         try:
             current = await anyio.to_thread.run_sync(
@@ -41,8 +41,9 @@ async def readyz(request: Request) -> JSONResponse:
             checks["store"] = "unreachable"
             log.warning("store_unreachable", extra={"error_class": type(exc).__name__})
     ready = all(value == "ok" for value in checks.values())
+    knowledge = {sid: service.knowledge.fingerprint for sid, service in runtime.services.items()}
     return JSONResponse(
-        {"status": "ready" if ready else "not-ready", "checks": checks},
+        {"status": "ready" if ready else "not-ready", "checks": checks, "knowledge": knowledge},
         status_code=200 if ready else 503,
     )
 
@@ -60,16 +61,15 @@ async def metrics() -> Response:
     response_model_exclude_none=True,
 )
 async def analytics_overrides(
-    request: Request,
+    runtime: RuntimeDep,
     since: Annotated[datetime | None, Query(description="Start, ISO instant (inclusive)")] = None,
     until: Annotated[datetime | None, Query(description="End, ISO instant; default now")] = None,
 ) -> OverrideSummary:
     try:
-        start, end = window(since, until, request.app.state.clock())
+        start, end = window(since, until, runtime.clock())
     except ValueError as exc:
         raise CdsError(400, "invalid-window", str(exc)) from None
-    store: FeedbackStore = request.app.state.store
-    return await anyio.to_thread.run_sync(override_summary, store.engine, start, end)
+    return await anyio.to_thread.run_sync(override_summary, runtime.store.engine, start, end)
 
 
 async def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
@@ -84,4 +84,4 @@ def install_operations(app: FastAPI) -> None:
     (401s included)."""
     app.include_router(router)
     app.add_exception_handler(SQLAlchemyError, _store_unavailable)
-    app.add_middleware(AccessLogMiddleware, services=list(app.state.services))
+    app.add_middleware(AccessLogMiddleware, services=list(runtime_of(app).services))

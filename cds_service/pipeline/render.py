@@ -3,13 +3,13 @@ every scenario: what differs between scenarios is data in hooks/<knowledge>/rule
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds_service.decide import Decision
 from cds_service.knowledge import Knowledge, Rating, Scenario, SuggestionPlan
-from cds_service.orders import ImagingOrder
+from cds_service.pipeline.config import EvaluationConfig, IdFactory
+from cds_service.pipeline.decide import Decision
+from cds_service.pipeline.orders import ImagingOrder
 from cds_service.wire import Action, Card, Coding, Source, Suggestion, without_empty
 
 SUMMARY_LIMIT = 139
@@ -37,16 +37,17 @@ class RenderState:
     """What one response has already drafted or suggested, so no card repeats another's creation."""
 
     drafted_studies: set[str]
+    new_id: IdFactory
     created: set[str] = field(default_factory=set)
 
 
 def render_cards(
-    decisions: list[Decision], k: Knowledge, patient_id: str, confirm_appropriate: bool
+    decisions: list[Decision], k: Knowledge, patient_id: str, config: EvaluationConfig
 ) -> list[Card]:
-    state = RenderState({d.order.study_type for d in decisions})
+    state = RenderState({d.order.study_type for d in decisions}, config.new_id)
     cards: list[Card] = []
     for decision in decisions:
-        card = _card(decision, k, patient_id, confirm_appropriate, state)
+        card = _card(decision, k, patient_id, config.confirm_appropriate_orders, state)
         if card is not None:
             cards.append(card)
     return cards
@@ -68,6 +69,7 @@ def _card(
         "pdph-imaging.rating": d.rating.value.value,
         "pdph-imaging.study-type": d.order.study_type,
         "pdph-imaging.draft-order": d.order.reference,
+        "pdph-imaging.knowledge": k.fingerprint,
     }
     if d.hours_since_puncture is not None:
         extension["pdph-imaging.hours-since-puncture"] = d.hours_since_puncture
@@ -78,7 +80,7 @@ def _card(
         for code in rules.override_reasons
     ]
     return Card(
-        uuid=str(uuid.uuid4()),
+        uuid=state.new_id(),
         summary=_summary(plan.summary, d, k),
         detail=_detail(d, k, plan.suggestions),
         indicator=plan.indicator,
@@ -225,9 +227,7 @@ def _suggestion(
         label, actions = f"Replace with {names}", [delete, *creates]
     else:
         label, actions = f"Add {names}", creates
-    return Suggestion(
-        label=label[:200], uuid=str(uuid.uuid4()), isRecommended=True, actions=actions
-    )
+    return Suggestion(label=label[:200], uuid=state.new_id(), isRecommended=True, actions=actions)
 
 
 def _create_action(name: str, d: Decision, k: Knowledge, patient_id: str) -> Action:
@@ -253,7 +253,9 @@ def _create_action(name: str, d: Decision, k: Knowledge, patient_id: str) -> Act
     return Action(type="create", description=f"Order {orderable.code.text}", resource=resource)
 
 
-def system_action(order: ImagingOrder, rating: Rating | None, k: Knowledge) -> Action:
+def system_action(
+    order: ImagingOrder, rating: Rating | None, k: Knowledge, new_id: IdFactory
+) -> Action:
     """An `update` of the draft order that records its rating, per the Argonaut CDS Hooks for PAMA
     guidance: the order is returned unchanged except for the rating extensions. `rating` is None
     when no scenario applies: the PAMA rating is then `no-criteria-apply`, never `appropriate`."""
@@ -273,7 +275,7 @@ def system_action(order: ImagingOrder, rating: Rating | None, k: Knowledge) -> A
         )
     extensions += [
         {"url": PAMA_EXTENSION, "valueCodeableConcept": {"coding": codings}},
-        {"url": PAMA_CONSULT_ID, "valueUri": f"urn:uuid:{uuid.uuid4()}"},
+        {"url": PAMA_CONSULT_ID, "valueUri": f"urn:uuid:{new_id()}"},
         {"url": PAMA_AUC_APPLIED, "valueUri": k.rules.source.url},
     ]
     resource["extension"] = extensions

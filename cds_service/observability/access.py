@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cds_service.logs import hook_instance
-from cds_service.metrics import REQUEST_LATENCY, REQUESTS
+from cds_service.observability.logs import hook_instance
+from cds_service.observability.metrics import REQUEST_LATENCY, REQUESTS
 
-log = logging.getLogger("cds_service.access")
+log = logging.getLogger("cds_service.observability.access")
 
 # Probes and scrapes arrive every few seconds: their lines are debug-level.
 QUIET_ENDPOINTS = frozenset({"healthz", "readyz", "metrics"})

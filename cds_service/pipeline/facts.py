@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cds_service.knowledge import Knowledge
-from cds_service.parse import (
+from cds_service.fhir.time import Instant, latest_instant, youngest_age
+from cds_service.fhir.views import (
     ConditionView,
     ObservationView,
     PatientView,
@@ -31,8 +31,9 @@ from cds_service.parse import (
     Quantity,
     read_resources,
 )
-from cds_service.terminology import coding_dicts, describe, match, words
-from cds_service.timing import Instant, latest_instant, youngest_age
+from cds_service.knowledge import Knowledge
+from cds_service.knowledge.model import Thresholds
+from cds_service.knowledge.terminology import coding_dicts, describe, match, words
 
 CLOCK_SKEW = timedelta(minutes=10)
 _INACTIVE_CLINICAL = {"inactive", "remission", "resolved"}
@@ -42,15 +43,6 @@ _OBSERVATION_STATUSES = {"final", "amended", "corrected", "preliminary"}
 # FHIR R4 statuses of a procedure that happened (SPEC §2), plus `aborted`, their DSTU2/STU3 name.
 PROCEDURE_STATUSES = {"completed", "in-progress", "stopped", "aborted"}
 _ABSENT_WORDS = ("absent", "negative", "not present", "none", "no ")
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    acute_window_hours: float
-    lookback_days: float
-    fever_celsius: float
-    observation_window_hours: float
-    adult_age_years: int
 
 
 @dataclass(frozen=True)

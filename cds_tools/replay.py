@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 
-from cds_service.cards import PAMA_EXTENSION
 from cds_service.config import Settings
-from cds_service.fixture_loader import load_fixture
+from cds_service.pipeline.render import PAMA_EXTENSION
+from cds_tools.fixtures import load_fixture
 
 RATING_ABBREVIATIONS = {
     "usually-appropriate": "UA",
@@ -157,12 +157,12 @@ async def replay(
 async def in_process_client(settings: Settings, now: datetime) -> AsyncIterator[httpx.AsyncClient]:
     """A client for the app itself (no network), on a throw-away feedback store, evaluating as of
     `now`: the fixtures' times are rendered against the same instant."""
-    from cds_service.app import create_app  # importing the app module builds the default app
+    from cds_service.api.app import create_app  # importing the app module builds the default app
 
     with tempfile.TemporaryDirectory(prefix="cds-replay-") as folder:
         overrides: dict[str, Any] = {
             "database_url": f"sqlite:///{Path(folder) / 'replay.sqlite3'}",
-            "log_level": "WARNING",
+            "log_level": "ERROR",  # no banner: this app is reachable only through the client
         }
         if "auth_required" in type(settings).model_fields:
             # This app is reachable only through the client below, never over a network: there is
@@ -190,6 +190,14 @@ def outcome_cells(outcome: dict[str, Any]) -> tuple[str, str]:
     cards = "; ".join(card_line(c) for c in outcome.get("cards", [])) or "no card"
     actions = ", ".join(str(a.get("pamaRating")) for a in outcome.get("systemActions", []))
     return cards, actions or "-"
+
+
+def outcome_line(result: FixtureResult) -> str:
+    """One fixture's observed outcome in one line (cards; PAMA ratings), for comparing two runs."""
+    if result.observed is None:
+        return "error"
+    cards, actions = outcome_cells(result.observed)
+    return f"{cards} | PAMA {actions}"
 
 
 def results_table(results: Sequence[FixtureResult]) -> str:

@@ -14,20 +14,13 @@ from typing import Any
 
 import httpx
 
-from cds_service.fhir_client import FhirFetchError, fetch_faults, fetch_query
+from cds_service.errors import DataUnavailable, FhirFetchError
+from cds_service.pipeline.fhir_client import fetch_faults, fetch_query
 from cds_service.wire import HookRequest
 
 log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
-
-
-class DataUnavailable(Exception):
-    """Data the decision needs is neither in the prefetch nor obtainable: the caller answers 412."""
-
-    def __init__(self, missing: dict[str, str]) -> None:
-        super().__init__(", ".join(f"{k} ({v})" for k, v in missing.items()))
-        self.missing = missing
 
 
 @dataclass

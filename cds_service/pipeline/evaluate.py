@@ -9,15 +9,14 @@ from typing import Any
 
 import httpx
 
-from cds_service.cards import render_cards, system_action
-from cds_service.config import Settings
-from cds_service.decide import Decision, decide
 from cds_service.errors import CdsError
-from cds_service.facts import Thresholds, patient_facts
-from cds_service.knowledge import Knowledge
-from cds_service.orders import ImagingOrder, draft_imaging_orders, order_reason
-from cds_service.registry import HookService
-from cds_service.resolve import resolve
+from cds_service.knowledge.registry import HookService
+from cds_service.pipeline.config import EvaluationConfig
+from cds_service.pipeline.decide import Decision, decide
+from cds_service.pipeline.facts import patient_facts
+from cds_service.pipeline.orders import ImagingOrder, draft_imaging_orders, order_reason
+from cds_service.pipeline.render import render_cards, system_action
+from cds_service.pipeline.resolve import resolve
 from cds_service.wire import CdsResponse, HookRequest
 
 
@@ -26,18 +25,7 @@ class Evaluation:
     response: CdsResponse
     decisions: list[Decision]
     orders: list[ImagingOrder]  # every draft imaging order evaluated, silent ones included
-
-
-def thresholds(k: Knowledge, settings: Settings) -> Thresholds:
-    """The knowledge file's thresholds, with any site override from the environment."""
-    base = k.rules.thresholds
-    return Thresholds(
-        acute_window_hours=settings.acute_window_hours or base.acute_window_hours,
-        lookback_days=settings.lookback_days or base.lookback_days,
-        fever_celsius=settings.fever_celsius or base.fever_celsius,
-        observation_window_hours=settings.observation_window_hours or base.observation_window_hours,
-        adult_age_years=base.adult_age_years,
-    )
+    knowledge: str | None = None  # version+hash of the knowledge set that decided
 
 
 def imaging_orders(request: HookRequest, service: HookService) -> list[ImagingOrder]:
@@ -57,7 +45,7 @@ async def evaluate(
     request: HookRequest,
     service: HookService,
     client: httpx.AsyncClient,
-    settings: Settings,
+    config: EvaluationConfig,
     now: datetime,
 ) -> Evaluation:
     orders = imaging_orders(request, service)
@@ -69,10 +57,10 @@ async def evaluate(
         request,
         service.declaration.prefetch,
         client,
-        timeout_s=settings.fhir_timeout_s,
-        max_pages=settings.fhir_max_pages,
+        timeout_s=config.fhir_timeout_s,
+        max_pages=config.fhir_max_pages,
     )
-    return evaluate_resolved(request, service, orders, data.resources, settings, now)
+    return evaluate_resolved(request, service, orders, data.resources, config, now)
 
 
 def evaluate_resolved(
@@ -80,12 +68,12 @@ def evaluate_resolved(
     service: HookService,
     orders: list[ImagingOrder],
     resources: dict[str, list[dict[str, Any]]],
-    settings: Settings,
+    config: EvaluationConfig,
     now: datetime,
 ) -> Evaluation:
     """The pure part of the pipeline: from resolved resources to the response."""
     k = service.knowledge
-    limits = thresholds(k, settings)
+    limits = config.thresholds(k)
     patient_id = request.context.patientId
     facts = patient_facts(resources, patient_id, k, now, limits)
     # Only a reasonReference reads this index: build it (one key per resource) only when needed.
@@ -104,16 +92,14 @@ def evaluate_resolved(
         for order in orders
         if (decision := decide(order, order_reason(order, index, k), facts, k, limits, now))
     ]
-    response = CdsResponse(
-        cards=render_cards(decisions, k, patient_id, settings.confirm_appropriate_orders)
-    )
-    if settings.system_actions and orders:
+    response = CdsResponse(cards=render_cards(decisions, k, patient_id, config))
+    if config.system_actions and orders:
         # Every evaluated order gets its rating recorded; a silent one `no-criteria-apply` (SPEC §4).
         rated = {d.order.reference: d.rating.value for d in decisions}
-        actions = [system_action(o, rated.get(o.reference), k) for o in orders]
+        actions = [system_action(o, rated.get(o.reference), k, config.new_id) for o in orders]
         response.systemActions = actions
-        if settings.system_actions_in_extension:
+        if config.system_actions_in_extension:
             response.extension = {
                 "systemActions": [a.model_dump(exclude_none=True) for a in actions]
             }
-    return Evaluation(response, decisions, orders)
+    return Evaluation(response, decisions, orders, k.fingerprint)

@@ -1,0 +1,90 @@
+"""The app factory: wires knowledge, store, security, routes and operations together. Building an
+app has no side effect beyond reading and validating the knowledge files (a bad rule file fails
+fast): the store's folder, its migrations and the FHIR client wait for the lifespan. The import-time
+ASGI entry point is `cds_service.asgi:app`."""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from cds_service import __version__
+from cds_service.api.deps import Clock, Runtime, utc_now
+from cds_service.api.errors import install_error_handlers
+from cds_service.api.hooks import router as hooks_router
+from cds_service.api.ops import install_operations
+from cds_service.config import Settings, get_settings
+from cds_service.knowledge.registry import load_services
+from cds_service.observability.logs import configure_logging
+from cds_service.persistence.store import FeedbackStore
+from cds_service.pipeline.config import EvaluationConfig, IdFactory, new_uuid
+from cds_service.security import install_security, security_lifespan
+
+log = logging.getLogger("cds_service")
+
+
+def _install_demo(app: FastAPI) -> None:
+    """The /demo page is developer tooling (cds_tools): served from a checkout or a full install, and
+    simply absent from an image that ships the runtime package only."""
+    try:
+        from cds_tools.demo import router
+    except ImportError:
+        log.info("demo_page_unavailable")
+        return
+    app.include_router(router)
+
+
+def create_app(
+    settings: Settings | None = None, clock: Clock = utc_now, new_id: IdFactory = new_uuid
+) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    runtime = Runtime(
+        settings=settings,
+        services=load_services(settings.hooks_dir),
+        store=FeedbackStore(settings.database_url),
+        evaluation=EvaluationConfig.from_settings(settings, new_id=new_id),
+        clock=clock,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime.store.prepare()
+        if settings.migrate_on_startup:
+            await run_in_threadpool(runtime.store.migrate)
+        async with (
+            httpx.AsyncClient(timeout=settings.fhir_timeout_s) as client,
+            security_lifespan(app),
+        ):
+            runtime.fhir_client = client
+            # Everything loaded so far (models, knowledge, libraries) lives as long as the process:
+            # moving it out of the collector's sight keeps full collections, which a large prefetch
+            # triggers, from re-scanning it on every request.
+            gc.collect()
+            gc.freeze()
+            try:
+                yield
+            finally:
+                gc.unfreeze()
+                runtime.fhir_client = None
+
+    app = FastAPI(
+        title="PDPH imaging CDS Hooks service",
+        version=__version__,
+        description="CDS Hooks 2.0 service giving ACR Appropriateness Criteria advice on head and "
+        "spine imaging for suspected post-dural-puncture headache.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.include_router(hooks_router)
+    _install_demo(app)
+    install_security(app, settings, runtime.store.engine)
+    install_operations(app)  # last: its access log is the outermost middleware, 401s included
+    return app

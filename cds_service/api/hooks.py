@@ -1,0 +1,75 @@
+"""The CDS Hooks routes: discovery, service calls and feedback. Thin: the work is in
+`cds_service.pipeline` (evaluation) and `cds_service.persistence` (feedback, audit)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks
+from fastapi.concurrency import run_in_threadpool
+
+from cds_service.api.deps import RuntimeDep
+from cds_service.api.routing import CdsRoute
+from cds_service.errors import CdsError
+from cds_service.observability.logs import hook_instance
+from cds_service.persistence.audit import record_feedback_call, record_hook_call
+from cds_service.pipeline.evaluate import evaluate
+from cds_service.wire import CdsResponse, FeedbackRequest, HookRequest
+
+router = APIRouter(route_class=CdsRoute)
+
+
+@router.get("/cds-services", summary="CDS Hooks discovery")
+async def discovery(runtime: RuntimeDep) -> dict[str, Any]:
+    return {"services": [s.declaration.discovery_entry() for s in runtime.services.values()]}
+
+
+@router.post(
+    "/cds-services/{service_id}",
+    summary="Call a CDS service (order-select or order-sign)",
+    response_model=CdsResponse,
+    response_model_exclude_none=True,
+    responses={
+        400: {"description": "Malformed request"},
+        404: {"description": "Unknown service"},
+        412: {"description": "Prefetch missing and the FHIR server could not supply it"},
+    },
+)
+async def call_service(
+    service_id: str, body: HookRequest, background: BackgroundTasks, runtime: RuntimeDep
+) -> CdsResponse:
+    service = runtime.service(service_id)
+    hook_instance.set(body.hookInstance)
+    if body.hook != service.declaration.hook:
+        raise CdsError(
+            400,
+            "hook-mismatch",
+            f"service {service_id!r} answers the {service.declaration.hook!r} hook, "
+            f"not {body.hook!r}",
+        )
+    started = time.perf_counter()
+    now = runtime.clock()
+    result = await evaluate(body, service, runtime.client(), runtime.evaluation, now)
+    record_hook_call(background, runtime.store, service_id, body.hookInstance, result, started, now)
+    return result.response
+
+
+@router.post(
+    "/cds-services/{service_id}/feedback",
+    summary="Feedback on the cards a service returned",
+    responses={
+        400: {"description": "Malformed feedback"},
+        404: {"description": "Unknown service"},
+    },
+)
+async def feedback(service_id: str, body: FeedbackRequest, runtime: RuntimeDep) -> dict[str, Any]:
+    runtime.service(service_id)
+    stored = await run_in_threadpool(runtime.store.save, service_id, body.feedback)
+    record_feedback_call(service_id, body.feedback, stored)
+    return {"received": len(body.feedback), "stored": stored}
+
+
+@router.get("/healthz", summary="Liveness")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}

@@ -1,0 +1,234 @@
+"""Clinical knowledge loaded from YAML under hooks/ and validated at start-up, so a broken rule file
+stops the service before it answers anyone: every name one file uses is checked against the file
+that defines it, every code against its system (ICD-10-CM against the CMS release)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from cds_service.errors import KnowledgeError
+from cds_service.knowledge.icd10cm import icd10cm_release
+from cds_service.knowledge.language import Language
+from cds_service.knowledge.matching import ConceptIndex, Matcher, Systems
+from cds_service.knowledge.model import (
+    CardPlan,
+    CardPlanOverride,
+    CodeEntry,
+    Concept,
+    ImagingFile,
+    RatingCell,
+    RulesFile,
+    Scenario,
+    TemperatureConcept,
+    ValueSetsFile,
+)
+
+
+class Knowledge:
+    """Validated, compiled clinical knowledge of one hook service family (a folder under hooks/)."""
+
+    def __init__(
+        self,
+        valuesets: ValueSetsFile,
+        imaging: ImagingFile,
+        rules: RulesFile,
+        content_hash: str = "unhashed",
+    ) -> None:
+        self.version = rules.version
+        self.content_hash = content_hash
+        # What cards, audit rows and /readyz name: any rating traces back to the rules behind it.
+        self.fingerprint = f"{rules.version}+{content_hash[:12]}"
+        self.valuesets = valuesets
+        self.imaging = imaging
+        self.rules = rules
+        _validate_systems(valuesets, imaging)
+        systems = self.systems = Systems(valuesets.systems, valuesets.system_aliases)
+        lang = valuesets.language
+        self.language = Language.compile(
+            lang.negation_before, lang.negation_after, lang.clause_terminators, lang.filler_words
+        )
+
+        def index(concepts: Mapping[str, Concept | TemperatureConcept]) -> ConceptIndex:
+            return ConceptIndex(
+                {k: Matcher(c.codes, c.text, systems, self.language) for k, c in concepts.items()},
+                systems,
+            )
+
+        self.procedures = index(valuesets.procedures)
+        self.findings = index(valuesets.findings)
+        self.temperature = index({"body-temperature": valuesets.body_temperature})
+        self.body_temperature = self.temperature["body-temperature"]
+        self.study_by_code = {
+            systems.key(systems.uri(c.system), c.code): c.study for c in imaging.codes
+        }
+        self.imaging_text = {
+            part: {key: [re.compile(p, re.IGNORECASE) for p in pats] for key, pats in table.items()}
+            for part, table in imaging.text.model_dump().items()
+        }
+        self._card_plans: dict[tuple[Scenario, str], CardPlan] = {}
+        _validate_references(self)
+
+    def finding_display(self, key: str) -> str:
+        return self.valuesets.findings[key].display
+
+    def rating(self, scenario: Scenario, study_type: str) -> RatingCell:
+        return self.rules.ratings[scenario][self.imaging.studies[study_type].rating_row]
+
+    def card_plan(self, scenario: Scenario, study_type: str) -> CardPlan:
+        """The plan for one study in one scenario, merged once and then reused (knowledge is frozen)."""
+        plan = self._card_plans.get((scenario, study_type))
+        if plan is None:
+            plan = self._card_plans[(scenario, study_type)] = self._merge_plan(scenario, study_type)
+        return plan
+
+    def _merge_plan(self, scenario: Scenario, study_type: str) -> CardPlan:
+        rules = self.rules.scenarios[scenario]
+        study = self.imaging.studies[study_type]
+        override = rules.by_row.get(study.rating_row)
+        if override is None and study.leak_localizing:
+            override = rules.leak_localizing
+        override = override or CardPlanOverride()
+        return CardPlan(
+            card=override.card or "show",
+            indicator=override.indicator or rules.indicator,
+            summary=override.summary or rules.summary,
+            suggestions=rules.suggestions if override.suggestions is None else override.suggestions,
+        )
+
+    def coding_system(self, name: str) -> str:
+        return self.systems.uri(name)
+
+
+def _validate_systems(valuesets: ValueSetsFile, imaging: ImagingFile) -> None:
+    """Every code names a declared system (a `cpy` typo would silently disable it), and every
+    ICD-10-CM code or subtree exists in the shipped CMS release."""
+    names = valuesets.systems
+    for alias, name in valuesets.system_aliases.items():
+        _require(name in names, f"valuesets.yaml: system_aliases.{alias}: unknown system {name!r}")
+    release = icd10cm_release()
+    families: dict[str, Mapping[str, Concept | TemperatureConcept]] = {
+        "procedures": valuesets.procedures,
+        "findings": valuesets.findings,
+        "body-temperature": {"codes": valuesets.body_temperature},
+    }
+    entries: list[tuple[str, str, CodeEntry]] = [
+        ("valuesets.yaml", f"{family}.{key}.codes[{i}]", entry)
+        for family, concepts in families.items()
+        for key, concept in concepts.items()
+        for i, entry in enumerate(concept.codes)
+    ]
+    entries += [
+        ("imaging.yaml", f"orderables.{key}.code.coding[{i}]", entry)
+        for key, orderable in imaging.orderables.items()
+        for i, entry in enumerate(orderable.code.coding)
+    ]
+    entries += [
+        ("imaging.yaml", f"codes[{i}]", CodeEntry(system=c.system, code=c.code, source=c.source))
+        for i, c in enumerate(imaging.codes)
+    ]
+    for file, where, entry in entries:
+        _require(
+            entry.system in names,
+            f"{file}: {where}: unknown system {entry.system!r} (declared: {', '.join(names)})",
+        )
+        if names[entry.system] == Systems.ICD10CM:
+            _require(
+                entry.code in release,
+                f"{file}: {where}: ICD-10-CM {entry.code} is not in the {release.release} release",
+            )
+
+
+def _validate_groups(k: Knowledge) -> None:
+    findings = set(k.valuesets.findings)
+    grouped: set[str] = set()
+    for group, names in k.rules.finding_groups.model_dump().items():
+        for name in names:
+            _require(
+                name in findings, f"rules.yaml: finding_groups.{group}: unknown finding {name!r}"
+            )
+        grouped.update(names)
+    for name in sorted(findings - grouped):
+        _require(False, f"valuesets.yaml: findings.{name}: in no finding group of rules.yaml")
+
+
+def _validate_references(k: Knowledge) -> None:
+    """Cross-file checks: every name a rule uses exists, and the matrix has no hole."""
+    _validate_groups(k)
+    from cds_service.pipeline.decide import check_precedence  # decide imports this module
+
+    check_precedence(k)
+    studies, orderables = k.imaging.studies, k.imaging.orderables
+    rows = {s.rating_row for s in studies.values()}
+    for study_code in k.imaging.codes:
+        _require(study_code.study in studies, f"imaging code {study_code.code}: unknown study")
+    for key, orderable in orderables.items():
+        _require(orderable.study is None or orderable.study in studies, f"orderable {key}: study")
+    for scenario in Scenario:
+        _require(scenario in k.rules.ratings, f"ratings: scenario {scenario} missing")
+        _require(scenario in k.rules.scenarios, f"scenarios: scenario {scenario} missing")
+        missing = rows - set(k.rules.ratings[scenario])
+        _require(not missing, f"ratings[{scenario}]: rows {sorted(missing)} missing")
+        rules = k.rules.scenarios[scenario]
+        _require(set(rules.by_row) <= rows, f"scenarios[{scenario}].by_row: unknown row")
+        for reason in rules.override_reasons:
+            _require(reason in k.rules.override_reasons, f"override reason {reason} undefined")
+        for study_type in studies:
+            plan = k.card_plan(scenario, study_type)
+            for suggestion in plan.suggestions:
+                for name in suggestion.orderables:
+                    _require(name in orderables, f"scenarios[{scenario}]: orderable {name}")
+                _require(
+                    not (rules.never_discourage and suggestion.kind == "cancel"),
+                    f"scenarios[{scenario}] never discourages imaging: no cancel suggestion",
+                )
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise KnowledgeError(message)
+
+
+KNOWLEDGE_FILES = ("valuesets.yaml", "imaging.yaml", "rules.yaml")
+
+
+def load_knowledge(folder: Path) -> Knowledge:
+    """Load and validate `valuesets.yaml`, `imaging.yaml` and `rules.yaml` from one folder. Every
+    mistake is a KnowledgeError of one line naming the file, the key and the problem."""
+    digest = hashlib.sha256()
+    data: dict[str, object] = {}
+    for name in KNOWLEDGE_FILES:
+        path = folder / name
+        try:
+            raw = path.read_bytes()
+            data[name] = yaml.safe_load(raw)
+        except OSError as exc:
+            raise KnowledgeError(f"{path}: cannot be read ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise KnowledgeError(f"{path}:{where}: not valid YAML") from None
+        digest.update(name.encode() + b"\0" + raw + b"\0")
+    models: list[BaseModel] = []
+    schemas: tuple[type[BaseModel], ...] = (ValueSetsFile, ImagingFile, RulesFile)
+    for name, model in zip(KNOWLEDGE_FILES, schemas, strict=True):
+        try:
+            models.append(model.model_validate(data[name]))
+        except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False)[0]
+            key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            raise KnowledgeError(f"{path_of(folder, name)}: {key}: {first['msg']}{more}") from None
+    valuesets, imaging, rules = models
+    assert isinstance(valuesets, ValueSetsFile) and isinstance(imaging, ImagingFile)
+    assert isinstance(rules, RulesFile)
+    return Knowledge(valuesets, imaging, rules, digest.hexdigest())
+
+
+def path_of(folder: Path, name: str) -> str:
+    return f"{folder.name}/{name}"

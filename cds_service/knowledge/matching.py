@@ -1,0 +1,169 @@
+"""Recognising concepts: code systems and their aliases, one concept's matcher (codes and words), and
+the compiled index of a value-set family."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import TypeVar
+
+from cds_service.knowledge.language import Language
+from cds_service.knowledge.model import CodeEntry
+
+
+class Systems:
+    """Code systems and their aliases: a coding under an OID URI (urn:oid:2.16.840.1.113883.6.12) is
+    the same system as under its canonical URI (SPEC §3), wherever a code is read."""
+
+    ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+
+    def __init__(self, names: Mapping[str, str], aliases: Mapping[str, str]) -> None:
+        self.names = dict(names)
+        self._canonical = {uri: uri for uri in names.values()}
+        self._canonical.update({alias: names[name] for alias, name in aliases.items()})
+
+    def uri(self, name: str) -> str:
+        """The canonical URI of a system named in the knowledge files (`cpt`, `loinc`...)."""
+        return self.names[name]
+
+    def canonical(self, system: str) -> str:
+        return self._canonical.get(system.strip(), system)
+
+    def normalise(self, canonical: str, code: str) -> str:
+        """ICD-10-CM codes are compared without their dot and in upper case (EHRs send both)."""
+        code = code.strip()
+        return code.replace(".", "").upper() if canonical == self.ICD10CM else code
+
+    def key(self, system: str, code: str) -> tuple[str, str]:
+        canonical = self.canonical(system)
+        return canonical, self.normalise(canonical, code)
+
+
+class Matcher:
+    """Recognises a concept from codings (exact system+code; an ICD-10-CM code and everything under
+    it) or from free text, where a negated mention does not count (cds_service/knowledge/language.py)."""
+
+    def __init__(
+        self, codes: list[CodeEntry], text: list[str], systems: Systems, language: Language
+    ) -> None:
+        self.systems = systems
+        self.language = language
+        self.exact: set[tuple[str, str]] = set()
+        self.prefixes: list[tuple[str, str]] = []
+        for entry in codes:
+            key = systems.key(systems.uri(entry.system), entry.code)
+            if key[0] == Systems.ICD10CM:
+                self.prefixes.append(key)
+            else:
+                self.exact.add(key)
+        self.patterns = [re.compile(p, re.IGNORECASE) for p in text]
+
+    def matches_code(self, system: str, code: str) -> bool:
+        key = self.systems.key(system, code)
+        if key in self.exact:
+            return True
+        return any(key[0] == s and key[1].startswith(p) for s, p in self.prefixes)
+
+    def matches_text(self, text: str) -> bool:
+        return any(
+            not self.language.is_negated(text, *match.span())
+            for pattern in self.patterns
+            for match in pattern.finditer(text)
+        )
+
+    def spans(self, text: str) -> list[tuple[int, int, bool]]:
+        """Every mention in `text`: start, end and whether it is affirmed."""
+        return [
+            (*match.span(), not self.language.is_negated(text, *match.span()))
+            for pattern in self.patterns
+            for match in pattern.finditer(text)
+        ]
+
+
+NO_KEYS: frozenset[str] = frozenset()
+CACHE_SIZE = 4096
+K = TypeVar("K")
+
+
+class ConceptIndex(Mapping[str, Matcher]):
+    """The matchers of one value-set family (procedures, findings...) compiled for lookup, so matching
+    a coding costs one dict lookup whatever the number of concepts: (system, code) → the keys of the
+    concepts listing it, plus the few prefix codes per system. Text is first screened by one regular
+    expression joining every concept's patterns: most words in a record (chronic problems, vital
+    signs) match none, and then no per-concept pattern needs trying. Answers for codes and texts are
+    memoised (bounded): records repeat the same codes and displays over and over. The answers are
+    those of asking every Matcher in turn (tests/test_perf_matching.py)."""
+
+    def __init__(self, matchers: Mapping[str, Matcher], systems: Systems) -> None:
+        self._matchers = dict(matchers)
+        self._systems = systems
+        exact: dict[tuple[str, str], set[str]] = {}
+        prefixes: dict[str, list[tuple[str, str]]] = {}
+        for key, matcher in self._matchers.items():
+            for pair in matcher.exact:
+                exact.setdefault(pair, set()).add(key)
+            for system, prefix in matcher.prefixes:
+                prefixes.setdefault(system, []).append((prefix, key))
+        self._exact = {pair: frozenset(keys) for pair, keys in exact.items()}
+        self._prefixes = prefixes
+        self._screen = _screen([p for m in self._matchers.values() for p in m.patterns])
+        self._text_cache: dict[str, frozenset[str]] = {}
+        self._code_cache: dict[tuple[str, str], frozenset[str]] = {}
+
+    def __getitem__(self, key: str) -> Matcher:
+        return self._matchers[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._matchers)
+
+    def __len__(self) -> int:
+        return len(self._matchers)
+
+    def keys_for_code(self, system: str, code: str) -> frozenset[str]:
+        found = self._code_cache.get((system, code))
+        if found is not None:
+            return found
+        canonical, normalised = self._systems.key(system, code)
+        found = self._exact.get((canonical, normalised), NO_KEYS)
+        for prefix, key in self._prefixes.get(canonical, ()):
+            if normalised.startswith(prefix) and key not in found:
+                found = found | {key}
+        _remember(self._code_cache, (system, code), found)
+        return found
+
+    def keys_for_text(self, text: str) -> frozenset[str]:
+        found = self._text_cache.get(text)
+        if found is not None:
+            return found
+        if self._screen is not None and self._screen.search(text) is None:
+            found = NO_KEYS
+        else:
+            found = frozenset(k for k, m in self._matchers.items() if m.matches_text(text))
+        _remember(self._text_cache, text, found)
+        return found
+
+    def spans_for_text(self, text: str) -> dict[str, list[tuple[int, int, bool]]]:
+        """Every concept's mentions in `text` (affirmed or not), for reading an order's reason."""
+        if self._screen is not None and self._screen.search(text) is None:
+            return {}
+        found = {key: m.spans(text) for key, m in self._matchers.items()}
+        return {key: spans for key, spans in found.items() if spans}
+
+
+def _remember(cache: dict[K, frozenset[str]], key: K, value: frozenset[str]) -> None:
+    """Bounded memo: emptied when full, so a stream of distinct texts cannot grow it without end."""
+    if len(cache) >= CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+
+
+def _screen(patterns: list[re.Pattern[str]]) -> re.Pattern[str] | None:
+    """One case-insensitive expression matching wherever any of `patterns` matches, or None when
+    they cannot be joined safely (numbered or named back-references would change meaning)."""
+    sources = [p.pattern for p in patterns]
+    if not sources or any(re.search(r"\\[1-9]|\(\?P=", s) for s in sources):
+        return None
+    try:
+        return re.compile("|".join(f"(?:{s})" for s in sources), re.IGNORECASE)
+    except re.error:
+        return None

@@ -1,0 +1,226 @@
+"""The shape of the knowledge files (hooks/<knowledge>/*.yaml) as pydantic models: a field typo or a
+value of the wrong kind is refused when the files load."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Scenario(StrEnum):
+    PDPH_ACUTE = "pdph-acute"
+    PDPH_ACUTE_RED_FLAGS = "pdph-acute-red-flags"
+    PDPH_PERSISTENT = "pdph-persistent"
+    SIH = "sih"
+    POST_BLOOD_PATCH = "post-blood-patch"
+    ALTERED_MENTAL_STATUS = "altered-mental-status"
+    THUNDERCLAP = "thunderclap"
+
+
+class Rating(StrEnum):
+    USUALLY_APPROPRIATE = "usually-appropriate"
+    MAY_BE_APPROPRIATE = "may-be-appropriate"
+    USUALLY_NOT_APPROPRIATE = "usually-not-appropriate"
+    NOT_RATED = "not-rated"
+
+
+RATING_ABBREVIATIONS = {
+    "UA": Rating.USUALLY_APPROPRIATE,
+    "MBA": Rating.MAY_BE_APPROPRIATE,
+    "UNA": Rating.USUALLY_NOT_APPROPRIATE,
+    "NR": Rating.NOT_RATED,
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CodeEntry(_Strict):
+    """One code. An ICD-10-CM code names its whole subtree (I60 is I60 and every code under it)."""
+
+    system: str
+    code: str
+    display: str | None = None
+    source: str
+
+
+class Concept(_Strict):
+    display: str
+    codes: list[CodeEntry] = Field(default_factory=list)
+    text: list[str] = Field(default_factory=list)
+
+
+class TemperatureConcept(_Strict):
+    codes: list[CodeEntry]
+    text: list[str] = Field(default_factory=list)
+
+
+class LanguageRules(_Strict):
+    """Cue words for reading clinicians' text (cds_service/knowledge/language.py applies them)."""
+
+    negation_before: list[str]
+    negation_after: list[str]
+    clause_terminators: list[str]
+    filler_words: list[str]
+
+
+class ValueSetsFile(_Strict):
+    systems: dict[str, str]
+    system_aliases: dict[str, str] = Field(default_factory=dict)
+    language: LanguageRules
+    procedures: dict[str, Concept]
+    findings: dict[str, Concept]
+    body_temperature: TemperatureConcept = Field(alias="body-temperature")
+
+
+class Study(_Strict):
+    name: str
+    rating_row: str
+    rrl: str | None = None
+    leak_localizing: bool = False
+
+
+class OrderableCode(_Strict):
+    text: str
+    coding: list[CodeEntry] = Field(default_factory=list)
+
+
+class Orderable(_Strict):
+    study: str | None = None
+    code: OrderableCode
+
+
+class StudyCode(_Strict):
+    system: str
+    code: str
+    study: str
+    display: str | None = None
+    source: str
+
+
+class ImagingText(_Strict):
+    modality: dict[Literal["ct", "mri", "myelography", "dsm", "cta", "other"], list[str]]
+    region: dict[
+        Literal[
+            "head", "spine-cervical", "spine-thoracic", "spine-lumbar", "spine-complete", "spine"
+        ],
+        list[str],
+    ]
+    contrast: dict[Literal["without-and-with", "without", "with"], list[str]]
+
+
+class ImagingFile(_Strict):
+    studies: dict[str, Study]
+    orderables: dict[str, Orderable]
+    codes: list[StudyCode]
+    text: ImagingText
+
+
+class Thresholds(_Strict):
+    acute_window_hours: float = Field(gt=0)
+    lookback_days: float = Field(gt=0)
+    fever_celsius: float = Field(gt=35, lt=43)
+    observation_window_hours: float = Field(gt=0)
+    adult_age_years: int = Field(gt=0)
+
+
+class SourceInfo(_Strict):
+    label: str
+    url: str
+    topic_system: str
+
+
+class RatingCell(_Strict):
+    rating: Literal["UA", "MBA", "UNA", "NR"]
+    source: Literal["S", "T", "H", "J"] | None = None
+    note: str | None = None
+
+    @property
+    def value(self) -> Rating:
+        return RATING_ABBREVIATIONS[self.rating]
+
+    @model_validator(mode="after")
+    def _rated_cells_cite_a_source(self) -> RatingCell:
+        if self.rating != "NR" and self.source is None:
+            raise ValueError(f"rating {self.rating} needs a source (S, T, H or J)")
+        return self
+
+
+class SuggestionPlan(_Strict):
+    kind: Literal["cancel", "replace", "add"]
+    orderables: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _creating_kinds_name_orderables(self) -> SuggestionPlan:
+        if (self.kind == "cancel") == bool(self.orderables):
+            raise ValueError(
+                f"a {self.kind} suggestion {'must' if self.kind != 'cancel' else 'cannot'}"
+                " name orderables"
+            )
+        return self
+
+
+class CardPlanOverride(_Strict):
+    card: Literal["show", "confirm"] | None = None
+    indicator: Literal["info", "warning", "critical"] | None = None
+    summary: str | None = None
+    suggestions: list[SuggestionPlan] | None = None
+
+
+class ScenarioRules(_Strict):
+    title: str
+    never_discourage: bool = False
+    indicator: Literal["info", "warning", "critical"]
+    summary: str
+    advice: str
+    next_steps: str | None = None
+    watch_for: str | None = None
+    suggestions: list[SuggestionPlan]
+    by_row: dict[str, CardPlanOverride] = Field(default_factory=dict)
+    leak_localizing: CardPlanOverride | None = None
+    override_reasons: list[str]
+
+
+class FindingGroups(_Strict):
+    headache_evidence: list[str]
+    intracranial_hypotension: list[str]
+    puncture_evidence: list[str]
+    durable: list[str]
+    thunderclap: list[str]
+    altered_mental_status: list[str]
+    red_flags: list[str]
+
+
+class PrecedenceRule(_Strict):
+    """One line of the scenario precedence: when every condition holds, `then` decides."""
+
+    when: list[str]
+    then: Scenario | Literal["silent"]
+
+
+class RulesFile(_Strict):
+    # Raised by the informaticist with every change; shown with the content hash on every card.
+    version: str = Field(min_length=1, max_length=32)
+    thresholds: Thresholds
+    source: SourceInfo
+    rating_sources: dict[Literal["S", "T", "H", "J"], str]
+    finding_groups: FindingGroups
+    precedence: list[PrecedenceRule] = Field(min_length=1)
+    ratings: dict[Scenario, dict[str, RatingCell]]
+    override_reason_system: str
+    override_reasons: dict[str, str]
+    scenarios: dict[Scenario, ScenarioRules]
+
+
+class CardPlan(BaseModel):
+    """What the card for one drafted study in one scenario looks like (defaults merged with overrides)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    card: Literal["show", "confirm"]
+    indicator: Literal["info", "warning", "critical"]
+    summary: str
+    suggestions: list[SuggestionPlan]

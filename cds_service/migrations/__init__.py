@@ -1,1 +1,0 @@
-"""Alembic migrations of the feedback and audit store (see `cds_service.store`)."""

@@ -1,0 +1,1 @@
+"""Alembic migrations of the feedback and audit store (see `cds_service.persistence.store`)."""

@@ -1,0 +1,64 @@
+"""What an evaluation needs besides the request: built once at start-up from the settings, so no
+request merges settings again. The clock is passed per call; the id factory is injected so the pure
+pipeline is deterministic in tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cds_service.config import Settings
+from cds_service.knowledge import Knowledge
+from cds_service.knowledge.model import Thresholds
+
+IdFactory = Callable[[], str]
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    confirm_appropriate_orders: bool = False
+    system_actions: bool = True
+    system_actions_in_extension: bool = False
+    fhir_timeout_s: float = 2.0
+    fhir_max_pages: int = 10
+    # Site overrides of the knowledge's thresholds (CDS_ACUTE_WINDOW_HOURS...), unset ones left out.
+    threshold_overrides: dict[str, float] = field(default_factory=dict)
+    new_id: IdFactory = new_uuid
+    _merged: dict[int, Thresholds] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **changes: Any) -> EvaluationConfig:
+        overrides = {
+            name: value
+            for name in (
+                "acute_window_hours",
+                "lookback_days",
+                "fever_celsius",
+                "observation_window_hours",
+            )
+            if (value := getattr(settings, name)) is not None
+        }
+        values: dict[str, Any] = {
+            "confirm_appropriate_orders": settings.confirm_appropriate_orders,
+            "system_actions": settings.system_actions,
+            "system_actions_in_extension": settings.system_actions_in_extension,
+            "fhir_timeout_s": settings.fhir_timeout_s,
+            "fhir_max_pages": settings.fhir_max_pages,
+            "threshold_overrides": overrides,
+        }
+        return cls(**(values | changes))
+
+    def thresholds(self, k: Knowledge) -> Thresholds:
+        """The knowledge file's thresholds with the site's overrides, merged once per knowledge."""
+        merged = self._merged.get(id(k))
+        if merged is None:
+            merged = self._merged[id(k)] = k.rules.thresholds.model_copy(
+                update=self.threshold_overrides
+            )
+        return merged
