@@ -33,6 +33,11 @@ class Settings(BaseSettings, SecuritySettings):
     fever_celsius: float | None = None
     observation_window_hours: float | None = None
 
+    # A site's own orderable codes added to what the service creates, per recommended study of
+    # imaging.yaml `orderables`, e.g. {"dsm-complete-spine": [{"system": "urn:oid:1.2.3", "code":
+    # "IMG4471", "display": "DSM complete spine"}]} (CDS_SITE_ORDERABLES, JSON).
+    site_orderables: dict[str, list[dict[str, str]]] = Field(default_factory=dict)
+
     confirm_appropriate_orders: bool = False
     system_actions: bool = True
     system_actions_in_extension: bool = False

@@ -91,6 +91,12 @@ class Action(BaseModel):
     resourceId: str | None = None
 
 
+class Link(BaseModel):
+    label: str
+    url: str
+    type: Literal["absolute", "smart"]
+
+
 class Suggestion(BaseModel):
     label: str
     uuid: str
@@ -107,6 +113,7 @@ class Card(BaseModel):
     suggestions: list[Suggestion] | None = None
     selectionBehavior: Literal["at-most-one", "any"] | None = None
     overrideReasons: list[Coding] | None = None
+    links: list[Link] | None = None
     extension: dict[str, Any] | None = None
 
 

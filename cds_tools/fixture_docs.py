@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cds_service.config import Settings
-from cds_service.knowledge import Rating, Scenario
+from cds_service.knowledge import Scenario
 from cds_service.knowledge.registry import load_services
-from cds_service.pipeline.render import RATING_WORDS
+from cds_service.pipeline.config import EvaluationConfig
 from cds_tools.fixtures import fixture_paths, load_fixture
 from cds_tools.replay import FixtureResult, in_process_client, replay_fixture
 
@@ -41,6 +41,15 @@ Scenarios: {scenarios}.
 """
 
 
+# How the table names a rating (the same words the cards use, cards.yaml `rating_phrases`).
+RATING_WORDS = {
+    "usually-appropriate": "usually appropriate",
+    "may-be-appropriate": "may be appropriate",
+    "usually-not-appropriate": "usually not appropriate",
+    "not-rated": "not rated by the ACR",
+}
+
+
 def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
@@ -50,7 +59,7 @@ def _row(result: FixtureResult, story: str, hook: str) -> str:
     response_cards = (result.response or {}).get("cards", [])
     cards, suggestions = [], []
     for number, card in enumerate(expected_cards):
-        rating = RATING_WORDS[Rating(card["rating"])]
+        rating = RATING_WORDS[card["rating"]]
         hours = card.get("hoursSincePuncture")
         when = f", {hours:g} h after the puncture" if hours is not None else ""
         cards.append(f"`{card['scenario']}`: {card['indicator']}, {rating}{when}")
@@ -81,8 +90,16 @@ async def fixtures_readme(folder: Path, settings: Settings) -> str:
     """The page's text. Raises ValueError when a fixture does not give its expected outcome: the page
     only ever documents behaviour that the service has."""
     services = load_services(settings.hooks_dir)
-    titles = next(iter(services.values())).knowledge.rules.scenarios
-    scenarios = "; ".join(f"`{s.value}`: {titles[s].title}" for s in Scenario if s in titles)
+    k = next(iter(services.values())).knowledge
+    t = EvaluationConfig.from_settings(settings).thresholds(k)
+    hours = {
+        "acute_window_hours": f"{t.acute_window_hours:g}",
+        "lookback_days": f"{t.lookback_days:g}",
+    }
+    titles = k.rules.scenarios
+    scenarios = "; ".join(
+        f"`{s.value}`: {titles[s].title.format(**hours)}" for s in Scenario if s in titles
+    )
     rows = []
     async with in_process_client(settings, DOCS_NOW) as client:
         for path in fixture_paths(folder):

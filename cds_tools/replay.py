@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from cds_service.config import Settings
-from cds_service.pipeline.render import PAMA_EXTENSION
+from cds_service.pipeline.pama import PAMA_EXTENSION
 from cds_tools.fixtures import load_fixture
 
 RATING_ABBREVIATIONS = {

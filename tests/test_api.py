@@ -322,3 +322,17 @@ async def test_a_resource_with_a_non_string_type_is_ignored(client: httpx.AsyncC
     response = await client.post(SIGN, json=request)
     assert response.status_code == 200
     assert response.json()["cards"][0]["source"]["topic"]["code"] == "pdph-acute"
+
+
+@pytest.mark.anyio
+async def test_explanation_page_holds_knowledge_only(client: httpx.AsyncClient) -> None:
+    page = await client.get("/explain/pdph-persistent")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    text = page.text
+    assert "Radiographic myelography, digital subtraction, complete spine" in text
+    assert "usually appropriate" in text and "10–30 mSv" in text
+    assert "beyond 72 hours" in text  # the configured threshold, filled in
+    assert "<script" not in text and "http" not in text.split("<body>")[1].split("Knowledge set")[0]
+    missing = await client.get("/explain/no-such-scenario")
+    assert missing.status_code == 404 and missing.json()["error"] == "unknown-scenario"

@@ -95,7 +95,8 @@ def test_dsm_suggestion_names_the_study_in_words() -> None:
         create["resource"]["code"]["text"]
         == "Radiographic myelography, digital subtraction, complete spine"
     )
-    assert "☢☢☢☢" in card["detail"] and "100 hours ago" in card["detail"]
+    # Radiation levels moved to the explanation page the card links to (tests/test_api.py).
+    assert "100 h ago" in card["detail"]
 
 
 def test_confirmation_card_is_configurable() -> None:
@@ -123,3 +124,85 @@ def test_summary_fits_with_the_longest_study_name() -> None:
     order = service_request("sr-1", concept(CPT, "72270", "Lumbar myelogram"))
     evaluation = evaluate_now(hook_request([order], [lumbar_puncture(100), pdph()]))
     assert all(len(c.summary) < 140 for c in evaluation.response.cards)
+
+
+# --- Short cards (SPEC §4): summary in the order's words, <= 90 words, full rationale one click away --
+
+RAW_CODE = re.compile(r"\b\d{5,}\b|\((sct|cpt|icd-10-cm|loinc)\)|urn:oid", re.I)
+
+
+@pytest.mark.parametrize(("name", "request_", "response"), ALL, ids=[a[0] for a in ALL])
+def test_cards_are_short_and_plain(
+    name: str, request_: dict[str, Any], response: dict[str, Any]
+) -> None:
+    for card in response["cards"]:
+        assert len(card["detail"].split()) <= 90, card["detail"]
+        assert card["detail"].startswith("**Why:**")
+        assert "**What to do:**" in card["detail"]
+        for text in [
+            card["summary"],
+            card["detail"],
+            *(s["label"] for s in card.get("suggestions", [])),
+        ]:
+            assert not RAW_CODE.search(text), text
+        [link] = card["links"]
+        assert link["type"] == "absolute"
+        assert link["url"].endswith(f"/explain/{card['source']['topic']['code']}")
+        assert link["url"].startswith("http")
+        urgent = card["source"]["topic"]["code"] in NEVER_DISCOURAGE | {"thunderclap"}
+        if urgent and card["indicator"] != "info":
+            assert card["indicator"] == "critical"
+
+
+def test_summary_and_labels_use_the_order_s_own_words() -> None:
+    order = service_request("sr-1", concept(CPT, "70553", "MRI brain w/wo contrast"))
+    body = evaluate_now(hook_request([order], [lumbar_puncture(100), pdph()])).response
+    [card] = body.to_json_dict()["cards"]
+    assert card["summary"].startswith("MRI brain w/wo contrast:")
+    [suggestion] = card["suggestions"]
+    assert suggestion["label"] == "Replace MRI brain w/wo contrast with DSM of the complete spine"
+    assert "digital subtraction myelography (DSM)" in card["detail"]
+
+
+def test_a_second_card_never_claims_what_only_another_proposes() -> None:
+    lumbar = service_request("sr-2", concept(CPT, "72148", "MRI lumbar spine"))
+    request = hook_request(
+        [service_request("sr-1", MRI_BRAIN_WWO), lumbar], [lumbar_puncture(100), pdph()]
+    )
+    cards = evaluate_now(request).response.to_json_dict()["cards"]
+    labels = [s["label"] for c in cards for s in c["suggestions"]]
+    assert labels == [
+        "Replace MRI brain without and with contrast with DSM of the complete spine",
+        "Cancel MRI lumbar spine (DSM of the complete spine is proposed on another card)",
+    ]
+
+
+def test_created_orders_are_orderable() -> None:
+    reason = concept(text="post-LP headache")
+    order = service_request("sr-1", MRI_BRAIN_WWO, reason, encounter={"reference": "Encounter/e1"})
+    body = evaluate_now(
+        hook_request([order], [lumbar_puncture(100)]),
+        site_orderables={"dsm-complete-spine": [{"system": "urn:oid:1.2.3.4", "code": "IMG9"}]},
+    ).response.to_json_dict()
+    [create] = [a for a in body["cards"][0]["suggestions"][0]["actions"] if a["type"] == "create"]
+    created = create["resource"]
+    assert [c["code"] for c in created["code"]["coding"]] == ["62305", "IMG9"]
+    assert (
+        created["code"]["text"] == "Radiographic myelography, digital subtraction, complete spine"
+    )
+    assert created["category"][0]["coding"][0]["code"] == "363679005"
+    assert created["reasonCode"] == [reason]
+    assert created["encounter"] == {"reference": "Encounter/e1"}
+    assert "priority" not in created  # routine
+
+
+def test_red_flag_orders_are_urgent() -> None:
+    from tests.builders import temperature
+
+    order = service_request("sr-1", concept(CPT, "70450", "CT head without contrast"))
+    body = evaluate_now(hook_request([order], [lumbar_puncture(30), pdph(), temperature(39)]))
+    [card] = body.response.to_json_dict()["cards"]
+    assert card["indicator"] == "critical"
+    creates = [a["resource"] for s in card["suggestions"] for a in s["actions"]]
+    assert {c["priority"] for c in creates} == {"urgent"}
+    assert all(a["type"] == "create" for s in card["suggestions"] for a in s["actions"])

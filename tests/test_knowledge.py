@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -187,3 +188,71 @@ def test_icd10cm_codes_name_whole_subtrees(knowledge: Knowledge) -> None:
     eclampsia = knowledge.findings["eclampsia"]
     assert eclampsia.matches_code("http://hl7.org/fhir/sid/icd-10-cm", "O15.02")
     assert not eclampsia.matches_code("http://hl7.org/fhir/sid/icd-10-cm", "O14.1")
+
+
+@pytest.mark.anyio
+async def test_a_red_flag_and_a_card_sentence_added_in_yaml_only_take_effect(
+    hooks_copy: Path, tmp_path: Path
+) -> None:
+    """Issue 11's proof: an informaticist adds a red flag (a code and a phrase) and a card sentence
+    by editing YAML; the HTTP API applies both, with no Python change."""
+    from cds_service.api.app import create_app
+    from cds_service.config import Settings
+    from tests.builders import (
+        CPT,
+        ICD10CM,
+        at,
+        concept,
+        condition,
+        hook_request,
+        lumbar_puncture,
+        pdph,
+        service_request,
+    )
+    from tests.conftest import NOW
+
+    folder = hooks_copy / "pdph_imaging"
+
+    def add_flag(d: dict[str, Any]) -> None:
+        d["findings"]["hypertensive-emergency"] = {
+            "display": "hypertensive emergency",
+            "codes": [
+                {
+                    "system": "icd10cm",
+                    "code": "I16.1",
+                    "display": "Hypertensive emergency",
+                    "source": "CMS ICD-10-CM 2026",
+                }
+            ],
+            "text": ["hypertensive (emergency|crisis)"],
+        }
+
+    def use_flag(d: dict[str, Any]) -> None:
+        d["finding_groups"]["red_flags"].append("hypertensive-emergency")
+        scenario = d["scenarios"]["pdph-acute-red-flags"]
+        scenario["what"] += " Check the blood pressure every 15 minutes."
+
+    edit(folder / "valuesets.yaml", add_flag)
+    edit(folder / "rules.yaml", use_flag)
+    settings = Settings(
+        hooks_dir=hooks_copy,
+        database_url=f"sqlite:///{tmp_path / 's.sqlite3'}",
+        auth_required=False,
+    )
+    app = create_app(settings, clock=lambda: NOW)
+    ct_head = concept(CPT, "70450", "CT head without contrast")
+    by_phrase = service_request("sr-1", ct_head, concept(text="headache, hypertensive crisis"))
+    by_code = [lumbar_puncture(30), pdph(), condition(concept(ICD10CM, "I16.1"), at(2))]
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            url = "/cds-services/pdph-imaging-order-sign"
+            phrased = await client.post(url, json=hook_request([by_phrase], [lumbar_puncture(30)]))
+            coded = await client.post(
+                url, json=hook_request([service_request("sr-1", ct_head)], by_code)
+            )
+    for response in (phrased, coded):
+        [card] = response.json()["cards"]
+        assert card["source"]["topic"]["code"] == "pdph-acute-red-flags"
+        assert "Check the blood pressure every 15 minutes." in card["detail"]
+        assert "hypertensive" in card["detail"].lower()

@@ -560,7 +560,7 @@ def test_punctures(resources: list[dict[str, Any]], expected: Scenario | None) -
 def test_a_diagnosis_only_puncture_says_at_least() -> None:
     card = card_of([condition(concept(ICD10CM, "G97.1"), at(120))])
     assert "at least 120 h" in card["summary"]
-    assert "not recorded as a procedure" in card["detail"]
+    assert "puncture proven by post-dural-puncture diagnosis, at least 120 h ago" in card["detail"]
 
 
 def test_uncertain_puncture_records_no_criteria_apply() -> None:

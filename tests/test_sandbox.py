@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from cds_service.pipeline.render import PAMA_EXTENSION
+from cds_service.pipeline.pama import PAMA_EXTENSION
 from cds_tools.fixtures import FIXTURES_DIR, load_fixture
 from cds_tools.replay import compare, observed_outcome
 from tests.builders import empty_values

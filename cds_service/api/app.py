@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from cds_service import __version__
 from cds_service.api.deps import Clock, Runtime, utc_now
 from cds_service.api.errors import install_error_handlers
+from cds_service.api.explain import router as explain_router
 from cds_service.api.hooks import router as hooks_router
 from cds_service.api.ops import install_operations
 from cds_service.config import Settings, get_settings
@@ -84,6 +85,7 @@ def create_app(
     app.state.runtime = runtime
     install_error_handlers(app)
     app.include_router(hooks_router)
+    app.include_router(explain_router)
     _install_demo(app)
     install_security(app, settings, runtime.store.engine)
     install_operations(app)  # last: its access log is the outermost middleware, 401s included

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks
+from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.concurrency import run_in_threadpool
 
 from cds_service.api.deps import RuntimeDep
@@ -37,7 +37,11 @@ async def discovery(runtime: RuntimeDep) -> dict[str, Any]:
     },
 )
 async def call_service(
-    service_id: str, body: HookRequest, background: BackgroundTasks, runtime: RuntimeDep
+    service_id: str,
+    body: HookRequest,
+    background: BackgroundTasks,
+    runtime: RuntimeDep,
+    request: Request,
 ) -> CdsResponse:
     service = runtime.service(service_id)
     hook_instance.set(body.hookInstance)
@@ -50,7 +54,8 @@ async def call_service(
         )
     started = time.perf_counter()
     now = runtime.clock()
-    result = await evaluate(body, service, runtime.client(), runtime.evaluation, now)
+    base_url = runtime.settings.public_base_url or str(request.base_url)
+    result = await evaluate(body, service, runtime.client(), runtime.evaluation, now, base_url)
     record_hook_call(background, runtime.store, service_id, body.hookInstance, result, started, now)
     return result.response
 

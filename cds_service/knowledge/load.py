@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import string
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,9 +20,11 @@ from cds_service.knowledge.matching import ConceptIndex, Matcher, Systems
 from cds_service.knowledge.model import (
     CardPlan,
     CardPlanOverride,
+    CardsFile,
     CodeEntry,
     Concept,
     ImagingFile,
+    Rating,
     RatingCell,
     RulesFile,
     Scenario,
@@ -38,8 +41,10 @@ class Knowledge:
         valuesets: ValueSetsFile,
         imaging: ImagingFile,
         rules: RulesFile,
+        cards: CardsFile,
         content_hash: str = "unhashed",
     ) -> None:
+        self.cards = cards
         self.version = rules.version
         self.content_hash = content_hash
         # What cards, audit rows and /readyz name: any rating traces back to the rules behind it.
@@ -157,9 +162,45 @@ def _validate_groups(k: Knowledge) -> None:
         _require(False, f"valuesets.yaml: findings.{name}: in no finding group of rules.yaml")
 
 
+CARD_PLACEHOLDERS = frozenset(
+    {
+        "ordered",
+        "puncture",
+        "hours_phrase",
+        "evidence",
+        "red_flags",
+        "rating_phrase",
+        "acute_window_hours",
+        "lookback_days",
+    }
+)
+
+
+def _placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+
+
+def _validate_texts(k: Knowledge) -> None:
+    """Every placeholder a card text names is one the renderer fills (a typo would be a 500)."""
+    for scenario, rules in k.rules.scenarios.items():
+        texts = {"title": rules.title, "summary": rules.summary, "why": rules.why}
+        texts |= {"what": rules.what, "advice": rules.advice}
+        texts |= {
+            f"by_row.{row}.summary": o.summary for row, o in rules.by_row.items() if o.summary
+        }
+        if rules.leak_localizing and rules.leak_localizing.summary:
+            texts["leak_localizing.summary"] = rules.leak_localizing.summary
+        for key, text in texts.items():
+            unknown = _placeholders(text) - CARD_PLACEHOLDERS
+            _require(not unknown, f"rules.yaml: scenarios.{scenario}.{key}: unknown {unknown}")
+    missing = set(Rating) - set(k.cards.rating_phrases)
+    _require(not missing, f"cards.yaml: rating_phrases: {sorted(missing)} missing")
+
+
 def _validate_references(k: Knowledge) -> None:
     """Cross-file checks: every name a rule uses exists, and the matrix has no hole."""
     _validate_groups(k)
+    _validate_texts(k)
     from cds_service.pipeline.decide import check_precedence  # decide imports this module
 
     check_precedence(k)
@@ -194,7 +235,7 @@ def _require(condition: bool, message: str) -> None:
         raise KnowledgeError(message)
 
 
-KNOWLEDGE_FILES = ("valuesets.yaml", "imaging.yaml", "rules.yaml")
+KNOWLEDGE_FILES = ("valuesets.yaml", "imaging.yaml", "rules.yaml", "cards.yaml")
 
 
 def load_knowledge(folder: Path) -> Knowledge:
@@ -215,7 +256,7 @@ def load_knowledge(folder: Path) -> Knowledge:
             raise KnowledgeError(f"{path}:{where}: not valid YAML") from None
         digest.update(name.encode() + b"\0" + raw + b"\0")
     models: list[BaseModel] = []
-    schemas: tuple[type[BaseModel], ...] = (ValueSetsFile, ImagingFile, RulesFile)
+    schemas: tuple[type[BaseModel], ...] = (ValueSetsFile, ImagingFile, RulesFile, CardsFile)
     for name, model in zip(KNOWLEDGE_FILES, schemas, strict=True):
         try:
             models.append(model.model_validate(data[name]))
@@ -224,10 +265,10 @@ def load_knowledge(folder: Path) -> Knowledge:
             key = ".".join(str(p) for p in first["loc"]) or "(top level)"
             more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
             raise KnowledgeError(f"{path_of(folder, name)}: {key}: {first['msg']}{more}") from None
-    valuesets, imaging, rules = models
+    valuesets, imaging, rules, cards = models
     assert isinstance(valuesets, ValueSetsFile) and isinstance(imaging, ImagingFile)
-    assert isinstance(rules, RulesFile)
-    return Knowledge(valuesets, imaging, rules, digest.hexdigest())
+    assert isinstance(rules, RulesFile) and isinstance(cards, CardsFile)
+    return Knowledge(valuesets, imaging, rules, cards, digest.hexdigest())
 
 
 def path_of(folder: Path, name: str) -> str:

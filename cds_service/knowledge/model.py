@@ -90,6 +90,8 @@ class OrderableCode(_Strict):
 
 class Orderable(_Strict):
     study: str | None = None
+    short: str  # how a suggestion label names it ("DSM of the complete spine")
+    imaging: bool = True  # created orders get the imaging category
     code: OrderableCode
 
 
@@ -113,6 +115,8 @@ class ImagingText(_Strict):
 
 
 class ImagingFile(_Strict):
+    # The category every created imaging order carries (FHIR ServiceRequest.category).
+    order_category: CodeEntry
     studies: dict[str, Study]
     orderables: dict[str, Orderable]
     codes: list[StudyCode]
@@ -172,6 +176,11 @@ class CardPlanOverride(_Strict):
 
 class ScenarioRules(_Strict):
     title: str
+    # The card's detail: one line of why, one of what to do (cards.yaml placeholders).
+    why: str
+    what: str
+    # Priority of the orders the card creates: urgent work-ups are `urgent` (SPEC §4).
+    priority: Literal["routine", "urgent", "asap", "stat"] = "routine"
     never_discourage: bool = False
     indicator: Literal["info", "warning", "critical"]
     summary: str
@@ -213,6 +222,35 @@ class RulesFile(_Strict):
     override_reason_system: str
     override_reasons: dict[str, str]
     scenarios: dict[Scenario, ScenarioRules]
+
+
+class CardLabels(_Strict):
+    why: str
+    what_to_do: str
+    link: str
+    hours: str
+    hours_at_least: str
+    puncture: str
+    puncture_from_diagnosis: str
+    no_puncture: str
+    uninterpreted: str
+    age_unknown: str
+    rating_line: str
+    radiation_unknown: str
+
+
+class SuggestionLabels(_Strict):
+    cancel: str
+    replace: str
+    add: str
+    cancel_proposed_elsewhere: str
+    cancel_already_drafted: str
+
+
+class CardsFile(_Strict):
+    rating_phrases: dict[Rating, str]
+    labels: CardLabels
+    suggestions: SuggestionLabels
 
 
 class CardPlan(BaseModel):

@@ -32,16 +32,15 @@ def words(concept: Any) -> str:
 
 
 def describe(concept: Any, fallback: str) -> str:
-    """A short human name for a CodeableConcept, for card details."""
+    """A short human name for a CodeableConcept, for cards: its text, else a coding's display, else
+    `fallback` (the caller passes the knowledge's name for the concept it recognised)."""
     if isinstance(concept, dict):
         if isinstance(concept.get("text"), str) and concept["text"]:
             return str(concept["text"])
         for coding in coding_dicts(concept):
-            if isinstance(coding.get("display"), str):
+            if isinstance(coding.get("display"), str) and coding["display"]:
                 return str(coding["display"])
-        for system, code in codings(concept):
-            return f"{code} ({system.rsplit('/', 1)[-1]})"
-    return fallback
+    return fallback  # never a raw code: the knowledge's own name for what was recognised
 
 
 def match(concept: Any, index: ConceptIndex) -> frozenset[str]:

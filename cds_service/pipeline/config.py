@@ -29,6 +29,12 @@ class EvaluationConfig:
     fhir_max_pages: int = 10
     # Site overrides of the knowledge's thresholds (CDS_ACUTE_WINDOW_HOURS...), unset ones left out.
     threshold_overrides: dict[str, float] = field(default_factory=dict)
+    # Where the explanation pages are served (cards link to <base>/explain/<scenario>); the hook
+    # route passes the URL it was called at when CDS_PUBLIC_BASE_URL is unset.
+    public_base_url: str = "http://127.0.0.1:8080"
+    # A site's own orderable codes per recommended study (CDS_SITE_ORDERABLES), added to the
+    # knowledge's codes on every created order.
+    site_orderables: dict[str, tuple[dict[str, str], ...]] = field(default_factory=dict)
     new_id: IdFactory = new_uuid
     _merged: dict[int, Thresholds] = field(default_factory=dict, compare=False, repr=False)
 
@@ -51,7 +57,12 @@ class EvaluationConfig:
             "fhir_timeout_s": settings.fhir_timeout_s,
             "fhir_max_pages": settings.fhir_max_pages,
             "threshold_overrides": overrides,
+            "site_orderables": {
+                name: tuple(codings) for name, codings in settings.site_orderables.items()
+            },
         }
+        if settings.public_base_url:
+            values["public_base_url"] = settings.public_base_url
         return cls(**(values | changes))
 
     def thresholds(self, k: Knowledge) -> Thresholds:

@@ -15,7 +15,8 @@ from cds_service.pipeline.config import EvaluationConfig
 from cds_service.pipeline.decide import Decision, decide
 from cds_service.pipeline.facts import patient_facts
 from cds_service.pipeline.orders import ImagingOrder, draft_imaging_orders, order_reason
-from cds_service.pipeline.render import render_cards, system_action
+from cds_service.pipeline.pama import system_action
+from cds_service.pipeline.render import render_cards
 from cds_service.pipeline.resolve import resolve
 from cds_service.wire import CdsResponse, HookRequest
 
@@ -47,6 +48,7 @@ async def evaluate(
     client: httpx.AsyncClient,
     config: EvaluationConfig,
     now: datetime,
+    base_url: str | None = None,
 ) -> Evaluation:
     orders = imaging_orders(request, service)
     if not orders:
@@ -60,7 +62,7 @@ async def evaluate(
         timeout_s=config.fhir_timeout_s,
         max_pages=config.fhir_max_pages,
     )
-    return evaluate_resolved(request, service, orders, data.resources, config, now)
+    return evaluate_resolved(request, service, orders, data.resources, config, now, base_url)
 
 
 def evaluate_resolved(
@@ -70,6 +72,7 @@ def evaluate_resolved(
     resources: dict[str, list[dict[str, Any]]],
     config: EvaluationConfig,
     now: datetime,
+    base_url: str | None = None,
 ) -> Evaluation:
     """The pure part of the pipeline: from resolved resources to the response."""
     k = service.knowledge
@@ -92,7 +95,7 @@ def evaluate_resolved(
         for order in orders
         if (decision := decide(order, order_reason(order, index, k), facts, k, limits, now))
     ]
-    response = CdsResponse(cards=render_cards(decisions, k, patient_id, config))
+    response = CdsResponse(cards=render_cards(decisions, k, patient_id, config, base_url))
     if config.system_actions and orders:
         # Every evaluated order gets its rating recorded; a silent one `no-criteria-apply` (SPEC §4).
         rated = {d.order.reference: d.rating.value for d in decisions}

@@ -123,7 +123,8 @@ def _procedures(
     uncertain: list[str] = []
     for resource, at in dated:
         kinds = match(resource.get("code"), k.procedures)
-        description = describe(resource.get("code"), "spinal procedure")
+        names = sorted(k.valuesets.procedures[kind].display for kind in kinds)
+        description = describe(resource.get("code"), names[0] if names else "spinal procedure")
         # A blood patch is a treatment, not a new puncture (SPEC §2), whatever else its text says.
         is_patch = "epidural-blood-patch" in kinds
         if at is None:
@@ -164,8 +165,8 @@ def _conditions(
         active = _coding_code(item.raw.get("clinicalStatus")) in _ACTIVE_CLINICAL
         if at is not None and at.at > now + CLOCK_SKEW:
             continue
-        description = describe(item.raw.get("code"), "condition")
         for kind in match(item.raw.get("code"), k.findings):
+            description = describe(item.raw.get("code"), k.finding_display(kind))
             recent = at is not None and at.at >= oldest
             if recent or (active and (at is None or kind in durable)):
                 findings.append(Finding(kind, description, at, "problem list"))
@@ -235,7 +236,7 @@ def _observations(
             continue
         for concept in (item.raw.get("code"), item.raw.get("valueCodeableConcept")):
             findings.extend(
-                Finding(kind, describe(concept, "finding"), at, "observation")
+                Finding(kind, describe(concept, k.finding_display(kind)), at, "observation")
                 for kind in match(concept, k.findings)
             )
     return findings

@@ -154,7 +154,7 @@ def order_reason(
             concepts.append({"text": reference["display"]})
     readable = [c for c in concepts if words(c) or any(True for _ in codings(c))]
     findings = [
-        Finding(kind, describe(concept, "order reason"), None, "order reason")
+        Finding(kind, describe(concept, k.finding_display(kind)), None, "order reason")
         for concept in readable
         for kind in match(concept, k.findings)
     ]

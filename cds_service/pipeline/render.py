@@ -1,35 +1,22 @@
-"""Rendering decisions as CDS Hooks 2.0 cards and PAMA-style system actions (SPEC §4). One builder for
-every scenario: what differs between scenarios is data in hooks/<knowledge>/rules.yaml."""
+"""Rendering decisions as CDS Hooks 2.0 cards (SPEC §4): short. A summary naming the ordered study in
+the order's own words, a detail of one line of why and one of what to do, and a link to the full
+rationale at /explain/<scenario>. Every word comes from the knowledge files (rules.yaml for each
+scenario's lines, cards.yaml for labels and phrases); this module only fills the placeholders."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds_service.knowledge import Knowledge, Rating, Scenario, SuggestionPlan
+from cds_service.knowledge import Knowledge, SuggestionPlan
+from cds_service.knowledge.model import Thresholds
 from cds_service.pipeline.config import EvaluationConfig, IdFactory
 from cds_service.pipeline.decide import Decision
-from cds_service.pipeline.orders import ImagingOrder
-from cds_service.wire import Action, Card, Coding, Source, Suggestion, without_empty
+from cds_service.pipeline.facts import Finding
+from cds_service.wire import Action, Card, Coding, Link, Source, Suggestion, without_empty
 
 SUMMARY_LIMIT = 139
-RATING_WORDS = {
-    Rating.USUALLY_APPROPRIATE: "usually appropriate",
-    Rating.MAY_BE_APPROPRIATE: "may be appropriate",
-    Rating.USUALLY_NOT_APPROPRIATE: "usually not appropriate",
-    Rating.NOT_RATED: "not rated by the ACR",
-}
-PAMA_RATING = {
-    Rating.USUALLY_APPROPRIATE: "appropriate",
-    Rating.MAY_BE_APPROPRIATE: "appropriate",
-    Rating.USUALLY_NOT_APPROPRIATE: "not-appropriate",
-    Rating.NOT_RATED: "no-criteria-apply",
-}
-PAMA_EXTENSION = "http://fhir.org/argonaut/Extension/pama-rating"
-PAMA_CONSULT_ID = "http://fhir.org/argonaut/Extension/pama-rating-consult-id"
-PAMA_AUC_APPLIED = "http://fhir.org/argonaut/Extension/pama-rating-auc-applied"
-PAMA_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"
-RATING_SYSTEM = "urn:pdph-imaging:rating"
+LABEL_ORDER_WORDS = 60  # characters of the order's own words a suggestion label quotes
 
 
 @dataclass
@@ -42,29 +29,80 @@ class RenderState:
 
 
 def render_cards(
-    decisions: list[Decision], k: Knowledge, patient_id: str, config: EvaluationConfig
+    decisions: list[Decision],
+    k: Knowledge,
+    patient_id: str,
+    config: EvaluationConfig,
+    base_url: str | None = None,
 ) -> list[Card]:
     state = RenderState({d.order.study_type for d in decisions}, config.new_id)
+    base = (base_url or config.public_base_url).rstrip("/")
     cards: list[Card] = []
     for decision in decisions:
-        card = _card(decision, k, patient_id, config.confirm_appropriate_orders, state)
+        card = _card(decision, k, patient_id, config, state, base)
         if card is not None:
             cards.append(card)
     return cards
 
 
+def placeholders(d: Decision, k: Knowledge, t: Thresholds) -> dict[str, str]:
+    """The values cards.yaml and rules.yaml texts may name."""
+    labels = k.cards.labels
+    hours_phrase = ""
+    if d.hours_since_puncture is not None and d.puncture is not None:
+        template = labels.hours if d.puncture.exact else labels.hours_at_least
+        hours_phrase = template.format(hours=f"{d.hours_since_puncture:.0f}")
+    if d.puncture is None:
+        puncture = labels.no_puncture
+    else:
+        template = labels.puncture_from_diagnosis if d.puncture.lower_bound else labels.puncture
+        puncture = template.format(
+            procedure=_mid(d.puncture.description), hours_phrase=hours_phrase
+        )
+    return {
+        "ordered": d.order.description,
+        "puncture": puncture,
+        "hours_phrase": hours_phrase,
+        "evidence": _names(d.evidence) or "a headache",
+        "red_flags": _names(d.red_flags) or "no red flag recorded",
+        "rating_phrase": k.cards.rating_phrases[d.rating.value],
+        "acute_window_hours": f"{t.acute_window_hours:g}",
+        "lookback_days": f"{t.lookback_days:g}",
+    }
+
+
+def _names(findings: list[Finding]) -> str:
+    seen = list(dict.fromkeys(_mid(f.description) for f in findings))[:3]
+    return ", ".join(seen)
+
+
+def _mid(text: str) -> str:
+    """A record's words placed mid-sentence: "Post-dural puncture headache" reads "post-dural
+    puncture headache"; acronyms ("MRI brain", "CSE") stay as written."""
+    return text if text[:2].isupper() else text[:1].lower() + text[1:]
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(text.split())
+    return text[:1].upper() + text[1:]
+
+
 def _card(
-    d: Decision, k: Knowledge, patient_id: str, confirm_appropriate: bool, state: RenderState
+    d: Decision,
+    k: Knowledge,
+    patient_id: str,
+    config: EvaluationConfig,
+    state: RenderState,
+    base: str,
 ) -> Card | None:
     plan = k.card_plan(d.scenario, d.order.study_type)
-    if plan.card == "confirm" and not confirm_appropriate:
+    if plan.card == "confirm" and not config.confirm_appropriate_orders:
         return None
     rules = k.rules.scenarios[d.scenario]
+    values = placeholders(d, k, config.thresholds(k))
     # Fail-safe (SPEC §2): no one-click cancel or replace unless the order's reason was understood.
     plans = [p for p in plan.suggestions if not (d.uninterpreted and p.kind != "add")]
-    suggestions = [
-        s for s in (_suggestion(p, d, k, patient_id, state) for p in plans) if s is not None
-    ]
+    suggestions = [s for s in (_suggestion(p, d, k, patient_id, state, config) for p in plans) if s]
     extension: dict[str, Any] = {
         "pdph-imaging.rating": d.rating.value.value,
         "pdph-imaging.study-type": d.order.study_type,
@@ -81,14 +119,16 @@ def _card(
     ]
     return Card(
         uuid=state.new_id(),
-        summary=_summary(plan.summary, d, k),
-        detail=_detail(d, k, plan.suggestions),
+        summary=_summary(plan.summary, values),
+        detail=_detail(d, k, values),
         indicator=plan.indicator,
         source=Source(
             label=k.rules.source.label,
             url=k.rules.source.url,
             topic=Coding(
-                system=k.rules.source.topic_system, code=d.scenario.value, display=rules.title
+                system=k.rules.source.topic_system,
+                code=d.scenario.value,
+                display=rules.title.format(**values),
             ),
         ),
         suggestions=suggestions or None,
@@ -96,149 +136,102 @@ def _card(
         if suggestions
         else None,
         overrideReasons=reasons or None,
+        links=[
+            Link(
+                label=k.cards.labels.link,
+                url=f"{base}/explain/{d.scenario.value}",
+                type="absolute",
+            )
+        ],
         extension=extension,
     )
 
 
-def _hours_phrase(d: Decision) -> str:
-    if d.hours_since_puncture is None or d.puncture is None:
-        return ""
-    hours = f"{d.hours_since_puncture:.0f} h"
-    return hours if d.puncture.exact else f"at least {hours}"
-
-
-def _summary(template: str, d: Decision, k: Knowledge) -> str:
-    values = {
-        "rating_phrase": RATING_WORDS[d.rating.value],
-        "hours_phrase": _hours_phrase(d),
-    }
-    study = k.imaging.studies[d.order.study_type].name
-    summary = template.format(study=study, **values)
-    if len(summary) > SUMMARY_LIMIT:
-        room = max(10, len(study) - (len(summary) - SUMMARY_LIMIT) - 1)
-        summary = template.format(study=study[:room].rstrip() + "…", **values)
-    return " ".join(summary.split())[:SUMMARY_LIMIT]
-
-
-def _rating_line(study_type: str, scenario: Scenario, k: Knowledge) -> str:
-    study = k.imaging.studies[study_type]
-    cell = k.rating(scenario, study_type)
-    if cell.value is Rating.NOT_RATED:
-        rated = "not rated: the ACR gives no rating for this study in this scenario"
-    else:
-        source = k.rules.rating_sources[cell.source] if cell.source else ""
-        rated = f"**{RATING_WORDS[cell.value]}** ({source}{'; ' + cell.note if cell.note else ''})"
-    radiation = study.rrl or "not stated in the source articles"
-    return f"{study.name}: {rated}. Relative radiation level: {radiation}."
-
-
-def _detail(d: Decision, k: Knowledge, plans: list[SuggestionPlan]) -> str:
-    rules = k.rules.scenarios[d.scenario]
-    lines = [f"**{rules.title}.**", "", "**Why this card**"]
-    if d.puncture is not None and d.puncture.lower_bound:
-        lines.append(
-            f"- Dural puncture: not recorded as a procedure, but proven by {d.puncture.description},"
-            f" diagnosed {d.hours_since_puncture:.0f} hours ago: the puncture is at least that old."
+def _summary(template: str, values: dict[str, str]) -> str:
+    summary = _sentence(template.format(**values))
+    ordered = values["ordered"]
+    if len(summary) > SUMMARY_LIMIT and ordered in summary:
+        room = max(12, len(ordered) - (len(summary) - SUMMARY_LIMIT) - 1)
+        summary = _sentence(
+            template.format(**(values | {"ordered": ordered[:room].rstrip() + "…"}))
         )
-    elif d.puncture is not None:
-        when = (
-            f"{d.hours_since_puncture:.0f} hours ago"
-            if d.puncture.exact
-            else (
-                f"recorded as a {d.puncture.at.precision.value} only: at least "
-                f"{d.hours_since_puncture:.0f} hours ago"
-            )
-        )
-        lines.append(f"- Dural puncture: {d.puncture.description}, {when}.")
-    else:
-        lines.append("- No dural puncture recorded in the look-back period.")
-    if d.blood_patch is not None:
-        lines.append(f"- Epidural blood patch: {d.blood_patch.description}, after the puncture.")
-    lines.append("- Headache evidence: " + _list_findings(d.evidence) + ".")
-    lines.append(
-        "- Red flags: " + (_list_findings(d.red_flags) if d.red_flags else "none recorded") + "."
-    )
-    lines.append(f"- Ordered: {d.order.description}.")
+    return summary[:SUMMARY_LIMIT]
+
+
+def _detail(d: Decision, k: Knowledge, values: dict[str, str]) -> str:
+    rules, labels = k.rules.scenarios[d.scenario], k.cards.labels
+    lines = [
+        f"**{labels.why}:** {_sentence(rules.why.format(**values))}",
+        f"**{labels.what_to_do}:** {_sentence(rules.what.format(**values))}",
+    ]
     if d.uninterpreted:
-        lines.append(
-            "- The order's reason has words this service did not interpret ("
-            + ", ".join(f"'{w}'" for w in d.uninterpreted)
-            + "): no one-click cancel or replace is offered; the advice stands."
-        )
+        words = ", ".join(f"'{w}'" for w in d.uninterpreted[:6])
+        lines.append(labels.uninterpreted.format(words=words))
     if not d.age_known:
-        lines.append(
-            "- Age unknown (no birth date): evaluated as an adult, as the ACR variants are."
-        )
-    lines += [
-        "",
-        "**ACR rating of the ordered study**",
-        _rating_line(d.order.study_type, d.scenario, k),
-    ]
-    recommended = [
-        k.imaging.orderables[name].study
-        for plan in plans
-        for name in plan.orderables
-        if k.imaging.orderables[name].study
-    ]
-    if recommended:
-        lines += ["", "**Recommended study**"]
-        lines += [f"- {_rating_line(s, d.scenario, k)}" for s in recommended if s is not None]
-    lines += ["", rules.advice.strip()]
-    if rules.next_steps:
-        lines += ["", f"**Next steps.** {rules.next_steps.strip()}"]
-    if rules.watch_for:
-        lines += ["", f"**Watch for.** {rules.watch_for.strip()}"]
-    return "\n".join(lines)
+        lines.append(labels.age_unknown)
+    return "\n\n".join(lines)
 
 
-def _list_findings(findings: list[Any]) -> str:
-    seen: dict[str, None] = {}
-    for f in findings:
-        seen.setdefault(f"{f.description} ({f.origin})", None)
-    return "; ".join(seen) if seen else "none"
+def _label_words(text: str) -> str:
+    return text if len(text) <= LABEL_ORDER_WORDS else text[: LABEL_ORDER_WORDS - 1].rstrip() + "…"
 
 
 def _suggestion(
-    plan: SuggestionPlan, d: Decision, k: Knowledge, patient_id: str, state: RenderState
+    plan: SuggestionPlan,
+    d: Decision,
+    k: Knowledge,
+    patient_id: str,
+    state: RenderState,
+    config: EvaluationConfig,
 ) -> Suggestion | None:
-    study_name = k.imaging.studies[d.order.study_type].name
+    labels = k.cards.suggestions
+    ordered = _label_words(d.order.description)
     delete = Action(
         type="delete",
         description=f"Cancel the draft order: {d.order.description}",
         resourceId=d.order.reference,
     )
-    to_create = [
-        name
-        for name in plan.orderables
-        if name not in state.created
-        and k.imaging.orderables[name].study not in state.drafted_studies
-    ]
-    creates = [_create_action(name, d, k, patient_id) for name in to_create]
+    drafted = [n for n in plan.orderables if k.imaging.orderables[n].study in state.drafted_studies]
+    proposed = [n for n in plan.orderables if n in state.created and n not in drafted]
+    to_create = [n for n in plan.orderables if n not in drafted and n not in proposed]
+    creates = [_create_action(name, d, k, patient_id, config) for name in to_create]
     if plan.kind == "add" and not creates:
         return None
     state.created.update(to_create)
-    names = " and ".join(k.imaging.orderables[n].code.text for n in to_create)
-    if plan.kind == "cancel" or (plan.kind == "replace" and not creates):
-        label = f"Cancel {study_name}"
-        if plan.kind == "replace":
-            label += " (recommended study already ordered)"
+
+    def short(names: list[str]) -> str:
+        return " and ".join(k.imaging.orderables[n].short for n in names)
+
+    if plan.kind == "cancel":
+        label, actions = labels.cancel.format(ordered=ordered), [delete]
+    elif plan.kind == "replace" and not creates:
+        template = labels.cancel_already_drafted if drafted else labels.cancel_proposed_elsewhere
+        label = template.format(ordered=ordered, recommended=short(drafted or proposed))
         actions = [delete]
     elif plan.kind == "replace":
-        label, actions = f"Replace with {names}", [delete, *creates]
+        label = labels.replace.format(ordered=ordered, recommended=short(to_create))
+        actions = [delete, *creates]
     else:
-        label, actions = f"Add {names}", creates
+        label, actions = labels.add.format(recommended=short(to_create)), creates
     return Suggestion(label=label[:200], uuid=state.new_id(), isRecommended=True, actions=actions)
 
 
-def _create_action(name: str, d: Decision, k: Knowledge, patient_id: str) -> Action:
+def _create_action(
+    name: str, d: Decision, k: Knowledge, patient_id: str, config: EvaluationConfig
+) -> Action:
+    """A draft ServiceRequest an EHR can map to an orderable (SPEC §4): codes (the knowledge's CPT or
+    LOINC, then the site's own), text, imaging category, the draft's reasons, the scenario's
+    priority."""
     orderable = k.imaging.orderables[name]
+    codings = [
+        {"system": k.coding_system(c.system), "code": c.code}
+        | ({"display": c.display} if c.display else {})
+        for c in orderable.code.coding
+    ]
+    codings += [dict(c) for c in config.site_orderables.get(name, ())]
     code: dict[str, Any] = {"text": orderable.code.text}
-    if orderable.code.coding:
-        code["coding"] = [
-            {"system": k.coding_system(c.system), "code": c.code}
-            | ({"display": c.display} if c.display else {})
-            for c in orderable.code.coding
-        ]
+    if codings:
+        code["coding"] = codings
     resource: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "status": "draft",
@@ -247,40 +240,23 @@ def _create_action(name: str, d: Decision, k: Knowledge, patient_id: str) -> Act
         "subject": without_empty(d.order.raw.get("subject"))
         or {"reference": f"Patient/{patient_id}"},
     }
+    if orderable.imaging:
+        category = k.imaging.order_category
+        resource["category"] = [
+            {
+                "coding": [
+                    {
+                        "system": k.coding_system(category.system),
+                        "code": category.code,
+                        "display": category.display or category.code,
+                    }
+                ]
+            }
+        ]
+    priority = k.rules.scenarios[d.scenario].priority
+    if priority != "routine":
+        resource["priority"] = priority
     for carried in ("encounter", "reasonCode", "reasonReference"):
         if value := without_empty(d.order.raw.get(carried)):
             resource[carried] = value
     return Action(type="create", description=f"Order {orderable.code.text}", resource=resource)
-
-
-def system_action(
-    order: ImagingOrder, rating: Rating | None, k: Knowledge, new_id: IdFactory
-) -> Action:
-    """An `update` of the draft order that records its rating, per the Argonaut CDS Hooks for PAMA
-    guidance: the order is returned unchanged except for the rating extensions. `rating` is None
-    when no scenario applies: the PAMA rating is then `no-criteria-apply`, never `appropriate`."""
-    resource = without_empty(order.raw)
-    ours = {PAMA_EXTENSION, PAMA_CONSULT_ID, PAMA_AUC_APPLIED}
-    extensions = [
-        e
-        for e in resource.get("extension") or []
-        if not (isinstance(e, dict) and e.get("url") in ours)
-    ]
-    codings: list[dict[str, str]] = [
-        {"system": PAMA_SYSTEM, "code": PAMA_RATING[rating or Rating.NOT_RATED]}
-    ]
-    if rating is not None:
-        codings.append(
-            {"system": RATING_SYSTEM, "code": rating.value, "display": RATING_WORDS[rating]}
-        )
-    extensions += [
-        {"url": PAMA_EXTENSION, "valueCodeableConcept": {"coding": codings}},
-        {"url": PAMA_CONSULT_ID, "valueUri": f"urn:uuid:{new_id()}"},
-        {"url": PAMA_AUC_APPLIED, "valueUri": k.rules.source.url},
-    ]
-    resource["extension"] = extensions
-    return Action(
-        type="update",
-        description=f"Record the ACR appropriateness rating on {order.reference}",
-        resource=resource,
-    )

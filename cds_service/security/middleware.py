@@ -37,10 +37,18 @@ class AuthMiddleware:
         self.app = app
         self.authenticator = authenticator
         self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
-        self.exempt_paths = frozenset(exempt_paths)
+        paths = list(exempt_paths)
+        self.exempt_paths = frozenset(p for p in paths if not p.endswith("/"))
+        # An entry ending in "/" exempts everything under it (the knowledge-only /explain/ pages).
+        self.exempt_prefixes = tuple(p for p in paths if p.endswith("/"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt_paths:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or path in self.exempt_paths
+            or (self.exempt_prefixes and path.startswith(self.exempt_prefixes))
+        ):
             await self.app(scope, receive, send)
             return
         failure = await self._refusal(scope)

@@ -21,7 +21,7 @@ class SecuritySettings(BaseModel):
     auth_clock_skew_s: int = Field(default=60, ge=0, le=600)
     auth_max_token_lifetime_s: int = Field(default=3600, gt=0)
     auth_exempt_paths: list[str] = Field(
-        default_factory=lambda: ["/healthz", "/readyz", "/metrics"]
+        default_factory=lambda: ["/healthz", "/readyz", "/metrics", "/explain/"]
     )
     jwks_cache_ttl_s: float = Field(default=600.0, gt=0)
     jwks_refresh_interval_s: float = Field(default=30.0, ge=0)

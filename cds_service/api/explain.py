@@ -1,0 +1,90 @@
+"""The full rationale behind a card, one click away (SPEC §4): ratings of every study in the scenario
+with their provenance and radiation, next steps, what to watch for, sources. Knowledge only, no
+patient data and no hookInstance in the URL, so it is served without the EHR's JWT, readable in an
+EHR browser pane (narrow, no script, no external asset)."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+from cds_service.api.deps import RuntimeDep
+from cds_service.errors import CdsError
+from cds_service.knowledge import Knowledge, Scenario
+
+router = APIRouter()
+
+_STYLE = """
+body{font:16px/1.5 system-ui,sans-serif;margin:0 auto;max-width:46rem;padding:1rem;color:#1b1b1b}
+h1{font-size:1.3rem}h2{font-size:1.05rem;margin-top:1.5rem}table{border-collapse:collapse;width:100%}
+td,th{border-bottom:1px solid #ddd;padding:.35rem;text-align:left;vertical-align:top;font-size:.95rem}
+.muted{color:#555;font-size:.85rem}
+"""
+
+
+def _text(value: str, values: dict[str, str]) -> str:
+    escaped = html.escape(" ".join(value.format(**values).split()))
+    return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
+
+
+def explanation(k: Knowledge, scenario: Scenario, values: dict[str, str]) -> str:
+    rules = k.rules.scenarios[scenario]
+    phrases = k.cards.rating_phrases
+    rows = []
+    seen: set[str] = set()
+    for study_type, study in k.imaging.studies.items():
+        if study.name in seen:
+            continue
+        seen.add(study.name)
+        cell = k.rating(scenario, study_type)
+        source = k.rules.rating_sources[cell.source] if cell.source else "no ACR rating"
+        note = f"; {cell.note}" if cell.note else ""
+        rows.append(
+            f"<tr><td>{html.escape(study.name)}</td><td>{html.escape(phrases[cell.value])}</td>"
+            f"<td>{html.escape(source + note)}</td>"
+            f"<td>{html.escape(study.rrl or k.cards.labels.radiation_unknown)}</td></tr>"
+        )
+    sections = [f"<h1>{_text(rules.title, values)}</h1>", f"<p>{_text(rules.advice, values)}</p>"]
+    if rules.next_steps:
+        sections.append(f"<h2>Next steps</h2><p>{_text(rules.next_steps, values)}</p>")
+    if rules.watch_for:
+        sections.append(f"<h2>Watch for</h2><p>{_text(rules.watch_for, values)}</p>")
+    sections.append(
+        "<h2>ACR rating of each study in this scenario</h2><table><tr><th>Study</th>"
+        "<th>Rating</th><th>Source</th><th>Relative radiation level</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+    sources = "".join(f"<li>{html.escape(text)}</li>" for text in k.rules.rating_sources.values())
+    sections.append(f"<h2>Sources</h2><ul>{sources}</ul>")
+    sections.append(
+        f'<p class="muted">{html.escape(k.rules.source.label)}. Knowledge set '
+        f"{html.escape(k.fingerprint)}. Not rated means the ACR gives no rating for that study in "
+        "this scenario; the service never invents one.</p>"
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_text(rules.title, values)}</title><style>{_STYLE}</style></head>"
+        f"<body>{''.join(sections)}</body></html>"
+    )
+
+
+@router.get(
+    "/explain/{scenario}", response_class=HTMLResponse, summary="Why a card says what it says"
+)
+async def explain(scenario: str, runtime: RuntimeDep) -> HTMLResponse:
+    try:
+        chosen = Scenario(scenario)
+    except ValueError:
+        raise CdsError(404, "unknown-scenario", f"no scenario {scenario!r}") from None
+    k = next(iter(runtime.services.values())).knowledge
+    t = runtime.evaluation.thresholds(k)
+    values = {
+        "acute_window_hours": f"{t.acute_window_hours:g}",
+        "lookback_days": f"{t.lookback_days:g}",
+    }
+    return HTMLResponse(explanation(k, chosen, values))
