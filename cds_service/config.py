@@ -32,6 +32,8 @@ class Settings(BaseSettings, SecuritySettings):
     lookback_days: float | None = None
     fever_celsius: float | None = None
     observation_window_hours: float | None = None
+    sih_lookback_days: float | None = None
+    recent_study_days: float | None = None
 
     # A site's own orderable codes added to what the service creates, per recommended study of
     # imaging.yaml `orderables`, e.g. {"dsm-complete-spine": [{"system": "urn:oid:1.2.3", "code":

@@ -157,6 +157,10 @@ def hook_request(
             "procedures": bundle([r for r in resources if r["resourceType"] == "Procedure"]),
             "conditions": bundle([r for r in resources if r["resourceType"] == "Condition"]),
             "observations": bundle([r for r in resources if r["resourceType"] == "Observation"]),
+            "imagingReports": bundle(
+                [r for r in resources if r["resourceType"] == "DiagnosticReport"]
+            ),
+            "imagingStudies": bundle([r for r in resources if r["resourceType"] == "ImagingStudy"]),
         }
     request["prefetch"] = prefetch
     request.update(extra)

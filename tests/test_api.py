@@ -33,7 +33,20 @@ async def test_discovery(client: httpx.AsyncClient) -> None:
     for service in services.values():
         assert service["title"] and service["description"]
         resource_types = {t.split("?")[0].split("/")[0] for t in service["prefetch"].values()}
-        assert resource_types == {"Patient", "Procedure", "Condition", "Observation"}
+        assert resource_types == {
+            "Patient",
+            "Procedure",
+            "Condition",
+            "Observation",
+            "DiagnosticReport",
+            "ImagingStudy",
+        }
+        # CDS Hooks 2.0 prefetch restrictions: only the patient token and plain token/category
+        # search parameters, which every EHR supports.
+        for template in service["prefetch"].values():
+            query = template.split("?", 1)[1] if "?" in template else ""
+            params = {pair.split("=")[0] for pair in query.split("&") if pair}
+            assert params <= {"patient", "category"}, template
         assert all("{{context.patientId}}" in t for t in service["prefetch"].values())
 
 

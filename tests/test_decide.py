@@ -306,22 +306,22 @@ UA, MBA, UNA, NR = (
 SCENARIOS = list(Scenario)
 MATRIX = {
     # study type: ratings in the order of Scenario
-    # (acute, red flags, persistent, sih, post-patch, AMS, thunderclap)
-    "ct-head-without": (UNA, UA, UNA, NR, NR, NR, UA),
-    "cta-head": (UNA, NR, NR, NR, NR, NR, MBA),
-    "mri-head-without-and-with": (UNA, UA, UNA, UA, NR, NR, UNA),
-    "mri-head-without": (UNA, UA, UNA, MBA, NR, NR, UNA),
-    "mri-head-with": (UNA, MBA, UNA, MBA, NR, NR, UNA),
-    "mri-head-unspecified": (UNA, MBA, UNA, MBA, NR, NR, UNA),
-    "mri-spine-cervical": (UNA, NR, UNA, UA, NR, UA, NR),
-    "mri-spine-lumbar": (UNA, NR, UNA, UA, NR, UA, NR),
-    "mri-spine-complete": (UNA, NR, UNA, UA, NR, UA, NR),
-    "ct-myelography": (UNA, NR, UNA, UNA, UNA, NR, NR),
-    "dsm-complete-spine": (UNA, NR, UA, UNA, UNA, NR, NR),
-    "ct-head-with": (UNA, NR, NR, NR, NR, NR, NR),
-    "ct-spine": (UNA, NR, NR, NR, NR, NR, NR),
-    "myelography": (UNA, NR, NR, NR, NR, NR, NR),
-    "other-head-spine": (UNA, NR, NR, NR, NR, NR, NR),
+    # (acute, red flags, persistent, sih, post-patch, AMS, thunderclap, sih after initial imaging)
+    "ct-head-without": (UNA, UA, UNA, NR, NR, NR, UA, NR),
+    "cta-head": (UNA, NR, NR, NR, NR, NR, MBA, NR),
+    "mri-head-without-and-with": (UNA, UA, UNA, UA, NR, NR, UNA, UA),
+    "mri-head-without": (UNA, UA, UNA, MBA, NR, NR, UNA, NR),
+    "mri-head-with": (UNA, MBA, UNA, MBA, NR, NR, UNA, NR),
+    "mri-head-unspecified": (UNA, MBA, UNA, MBA, NR, NR, UNA, NR),
+    "mri-spine-cervical": (UNA, NR, UNA, UA, NR, UA, NR, UA),
+    "mri-spine-lumbar": (UNA, NR, UNA, UA, NR, UA, NR, UA),
+    "mri-spine-complete": (UNA, NR, UNA, UA, NR, UA, NR, UA),
+    "ct-myelography": (UNA, NR, UNA, UNA, UNA, NR, NR, MBA),
+    "dsm-complete-spine": (UNA, NR, UA, UNA, UNA, NR, NR, UA),
+    "ct-head-with": (UNA, NR, NR, NR, NR, NR, NR, NR),
+    "ct-spine": (UNA, NR, NR, NR, NR, NR, NR, NR),
+    "myelography": (UNA, NR, NR, NR, NR, NR, NR, NR),
+    "other-head-spine": (UNA, NR, NR, NR, NR, NR, NR, NR),
 }
 
 
@@ -340,4 +340,22 @@ def test_scenario_order_is_the_matrix_order() -> None:
         "post-blood-patch",
         "altered-mental-status",
         "thunderclap",
+        "sih-after-initial-imaging",
     ]
+
+
+def test_variant_ratings_match_spec(knowledge: Knowledge) -> None:
+    """SPEC §2: after a DSM since the puncture CT myelography is MBA (S), the rest unchanged; a repeat
+    of an MRI already done is NR."""
+    after_dsm = "dsm-done-since-puncture"
+    persistent = Scenario.PDPH_PERSISTENT
+    assert knowledge.rating(persistent, "ct-myelography", after_dsm).rating == "MBA"
+    assert knowledge.rating(persistent, "ct-myelography", after_dsm).source == "S"
+    for study in MATRIX:
+        if study != "ct-myelography":
+            assert knowledge.rating(persistent, study, after_dsm) == knowledge.rating(
+                persistent, study
+            )
+    repeat = "repeat-of-recent-mri"
+    after_imaging = Scenario.SIH_AFTER_INITIAL_IMAGING
+    assert {knowledge.rating(after_imaging, s, repeat).rating for s in MATRIX} == {"NR"}

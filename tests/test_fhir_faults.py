@@ -148,7 +148,14 @@ async def test_fault_answers_412_in_time_and_is_counted(tmp_path: Path, case: st
     assert response.status_code == 412
     causes = {d["cause"] for d in response.json()["details"]}
     assert causes == {CAUSES[case]}
-    assert fetch_faults.counts[CAUSES[case]] == before + 4  # one per prefetch query
+    # One per prefetch query: 4 required, 2 optional (imaging history, omitted rather than a 412).
+    assert fetch_faults.counts[CAUSES[case]] == before + 6
+    assert {d["prefetch"] for d in response.json()["details"]} == {
+        "patient",
+        "procedures",
+        "conditions",
+        "observations",
+    }
 
 
 @pytest.mark.anyio
@@ -186,7 +193,13 @@ async def test_partial_prefetch_fetches_only_what_is_missing(tmp_path: Path) -> 
             tmp_path, FHIR, "respx partial", keep=("patient", "procedures", "conditions")
         )
     assert response.status_code == 200
-    assert [c.request.url.path for c in route.calls] == ["/r4/Observation"]
+    # Only the missing keys are fetched: observations, and the two imaging-history keys this
+    # request does not prefetch.
+    assert sorted(c.request.url.path for c in route.calls) == [
+        "/r4/DiagnosticReport",
+        "/r4/ImagingStudy",
+        "/r4/Observation",
+    ]
 
 
 @pytest.mark.anyio

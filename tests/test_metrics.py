@@ -97,6 +97,7 @@ async def test_fhir_fetches_are_counted_and_timed(tmp_path: Path) -> None:
             runtime_of(app).fhir_client = fhir
             response = await client.post(f"/cds-services/{SELECT}", json=request)
     assert response.status_code == 412
-    assert _value("cds_fhir_fetch_total", outcome="ok") - before_ok == 3
+    # Six templates: four required (one fails with a 500) and two optional (imaging history).
+    assert _value("cds_fhir_fetch_total", outcome="ok") - before_ok == 5
     assert _value("cds_fhir_fetch_errors_total", cause="http-500") - before_500 == 1
-    assert _value("cds_fhir_fetch_duration_seconds_count") - before_count == 4
+    assert _value("cds_fhir_fetch_duration_seconds_count") - before_count == 6

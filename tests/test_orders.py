@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from cds_service.knowledge import Knowledge
-from cds_service.pipeline.orders import classify_study, draft_imaging_orders
+from cds_service.pipeline.classify import classify_study
+from cds_service.pipeline.orders import draft_imaging_orders
 from tests.builders import CPT, LOINC, bundle, concept, service_request
 
 CODED = [

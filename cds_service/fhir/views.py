@@ -168,6 +168,29 @@ class ObservationView(ResourceView):
     dataAbsentReason: CodeableConcept | None = None
 
 
+class DiagnosticReportView(ResourceView):
+    resource_type = "DiagnosticReport"
+    choices = {"effective": ("DateTime", "Period")}
+    status: CodeType
+    category: list[CodeableConcept] | None = None
+    code: CodeableConcept
+    subject: Reference | None = None
+    effectiveDateTime: DateTimeType | None = None
+    effectivePeriod: Period | None = None
+    issued: InstantType | None = None
+    conclusion: StringType | None = None
+    conclusionCode: list[CodeableConcept] | None = None
+
+
+class ImagingStudyView(ResourceView):
+    resource_type = "ImagingStudy"
+    status: CodeType
+    subject: Reference
+    started: DateTimeType | None = None
+    procedureCode: list[CodeableConcept] | None = None
+    description: StringType | None = None
+
+
 class ServiceRequestView(ResourceView):
     resource_type = "ServiceRequest"
     status: CodeType

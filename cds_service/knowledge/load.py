@@ -8,6 +8,7 @@ import hashlib
 import re
 import string
 from collections.abc import Mapping
+from itertools import product
 from pathlib import Path
 
 import yaml
@@ -28,6 +29,7 @@ from cds_service.knowledge.model import (
     RatingCell,
     RulesFile,
     Scenario,
+    ScenarioVariant,
     TemperatureConcept,
     ValueSetsFile,
 )
@@ -76,34 +78,52 @@ class Knowledge:
             part: {key: [re.compile(p, re.IGNORECASE) for p in pats] for key, pats in table.items()}
             for part, table in imaging.text.model_dump().items()
         }
-        self._card_plans: dict[tuple[Scenario, str], CardPlan] = {}
+        self._card_plans: dict[tuple[Scenario, str, str | None], CardPlan] = {}
         _validate_references(self)
 
     def finding_display(self, key: str) -> str:
         return self.valuesets.findings[key].display
 
-    def rating(self, scenario: Scenario, study_type: str) -> RatingCell:
-        return self.rules.ratings[scenario][self.imaging.studies[study_type].rating_row]
+    def rating(self, scenario: Scenario, study_type: str, variant: str | None = None) -> RatingCell:
+        row = self.imaging.studies[study_type].rating_row
+        chosen = self.rules.scenarios[scenario].variants.get(variant) if variant else None
+        if chosen is not None:
+            cell = chosen.ratings.get(row) or chosen.rating
+            if cell is not None:
+                return cell
+        return self.rules.ratings[scenario][row]
 
-    def card_plan(self, scenario: Scenario, study_type: str) -> CardPlan:
+    def repeat_group(self, study_type: str) -> str:
+        return self.imaging.studies[study_type].repeat_group or study_type
+
+    def card_plan(
+        self, scenario: Scenario, study_type: str, variant: str | None = None
+    ) -> CardPlan:
         """The plan for one study in one scenario, merged once and then reused (knowledge is frozen)."""
-        plan = self._card_plans.get((scenario, study_type))
+        key = (scenario, study_type, variant)
+        plan = self._card_plans.get(key)
         if plan is None:
-            plan = self._card_plans[(scenario, study_type)] = self._merge_plan(scenario, study_type)
+            plan = self._card_plans[key] = self._merge_plan(scenario, study_type, variant)
         return plan
 
-    def _merge_plan(self, scenario: Scenario, study_type: str) -> CardPlan:
+    def _merge_plan(self, scenario: Scenario, study_type: str, variant: str | None) -> CardPlan:
         rules = self.rules.scenarios[scenario]
         study = self.imaging.studies[study_type]
-        override = rules.by_row.get(study.rating_row)
+        chosen = rules.variants.get(variant) if variant else None
+        override = chosen.by_row.get(study.rating_row) if chosen else None
+        override = override or rules.by_row.get(study.rating_row)
         if override is None and study.leak_localizing:
             override = rules.leak_localizing
         override = override or CardPlanOverride()
+        base = chosen or ScenarioVariant()
+        suggestions = base.suggestions if base.suggestions is not None else rules.suggestions
         return CardPlan(
             card=override.card or "show",
-            indicator=override.indicator or rules.indicator,
-            summary=override.summary or rules.summary,
-            suggestions=rules.suggestions if override.suggestions is None else override.suggestions,
+            indicator=override.indicator or base.indicator or rules.indicator,
+            summary=override.summary or base.summary or rules.summary,
+            why=base.why or rules.why,
+            what=base.what or rules.what,
+            suggestions=suggestions if override.suggestions is None else override.suggestions,
         )
 
     def coding_system(self, name: str) -> str:
@@ -165,6 +185,7 @@ def _validate_groups(k: Knowledge) -> None:
 CARD_PLACEHOLDERS = frozenset(
     {
         "ordered",
+        "prior_study",
         "puncture",
         "hours_phrase",
         "evidence",
@@ -190,6 +211,17 @@ def _validate_texts(k: Knowledge) -> None:
         }
         if rules.leak_localizing and rules.leak_localizing.summary:
             texts["leak_localizing.summary"] = rules.leak_localizing.summary
+        for name, variant in rules.variants.items():
+            texts |= {
+                f"variants.{name}.{field}": value
+                for field in ("summary", "why", "what")
+                if isinstance(value := getattr(variant, field), str)
+            }
+            texts |= {
+                f"variants.{name}.by_row.{row}.summary": o.summary
+                for row, o in variant.by_row.items()
+                if o.summary
+            }
         for key, text in texts.items():
             unknown = _placeholders(text) - CARD_PLACEHOLDERS
             _require(not unknown, f"rules.yaml: scenarios.{scenario}.{key}: unknown {unknown}")
@@ -201,9 +233,10 @@ def _validate_references(k: Knowledge) -> None:
     """Cross-file checks: every name a rule uses exists, and the matrix has no hole."""
     _validate_groups(k)
     _validate_texts(k)
-    from cds_service.pipeline.decide import check_precedence  # decide imports this module
+    from cds_service.pipeline.decide import PREDICATES, check_precedence  # it imports this module
 
     check_precedence(k)
+    predicates = set(PREDICATES)
     studies, orderables = k.imaging.studies, k.imaging.orderables
     rows = {s.rating_row for s in studies.values()}
     for study_code in k.imaging.codes:
@@ -219,8 +252,16 @@ def _validate_references(k: Knowledge) -> None:
         _require(set(rules.by_row) <= rows, f"scenarios[{scenario}].by_row: unknown row")
         for reason in rules.override_reasons:
             _require(reason in k.rules.override_reasons, f"override reason {reason} undefined")
-        for study_type in studies:
-            plan = k.card_plan(scenario, study_type)
+        for name, chosen in rules.variants.items():
+            _require(
+                name in predicates,
+                f"rules.yaml: scenarios.{scenario}.variants: unknown condition {name!r}",
+            )
+            unknown = (set(chosen.ratings) | set(chosen.by_row)) - rows
+            _require(not unknown, f"scenarios[{scenario}].variants.{name}: rows {unknown}")
+        variants: list[str | None] = [None, *rules.variants]
+        for study_type, variant in product(studies, variants):
+            plan = k.card_plan(scenario, study_type, variant)
             for suggestion in plan.suggestions:
                 for name in suggestion.orderables:
                     _require(name in orderables, f"scenarios[{scenario}]: orderable {name}")

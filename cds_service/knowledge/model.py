@@ -17,6 +17,7 @@ class Scenario(StrEnum):
     POST_BLOOD_PATCH = "post-blood-patch"
     ALTERED_MENTAL_STATUS = "altered-mental-status"
     THUNDERCLAP = "thunderclap"
+    SIH_AFTER_INITIAL_IMAGING = "sih-after-initial-imaging"
 
 
 class Rating(StrEnum):
@@ -81,6 +82,9 @@ class Study(_Strict):
     rating_row: str
     rrl: str | None = None
     leak_localizing: bool = False
+    # Studies of one group repeat each other (every MRI spine region is "MRI spine", SPEC §2);
+    # unset: the study type itself.
+    repeat_group: str | None = None
 
 
 class OrderableCode(_Strict):
@@ -129,6 +133,10 @@ class Thresholds(_Strict):
     fever_celsius: float = Field(gt=35, lt=43)
     observation_window_hours: float = Field(gt=0)
     adult_age_years: int = Field(gt=0)
+    # How far back an MRI head or spine counts as the initial imaging of suspected SIH (SPEC §2).
+    sih_lookback_days: float = Field(gt=0)
+    # A suggestion never recommends a study of a type completed this recently (SPEC §2).
+    recent_study_days: float = Field(gt=0)
 
 
 class SourceInfo(_Strict):
@@ -174,6 +182,20 @@ class CardPlanOverride(_Strict):
     suggestions: list[SuggestionPlan] | None = None
 
 
+class ScenarioVariant(_Strict):
+    """How a scenario reads when one more predicate holds (e.g. `pdph-persistent` after a DSM already
+    done): ratings and card fields that replace the scenario's own."""
+
+    ratings: dict[str, RatingCell] = Field(default_factory=dict)  # per rating row
+    rating: RatingCell | None = None  # every row
+    indicator: Literal["info", "warning", "critical"] | None = None
+    summary: str | None = None
+    why: str | None = None
+    what: str | None = None
+    suggestions: list[SuggestionPlan] | None = None
+    by_row: dict[str, CardPlanOverride] = Field(default_factory=dict)
+
+
 class ScenarioRules(_Strict):
     title: str
     # The card's detail: one line of why, one of what to do (cards.yaml placeholders).
@@ -190,6 +212,8 @@ class ScenarioRules(_Strict):
     suggestions: list[SuggestionPlan]
     by_row: dict[str, CardPlanOverride] = Field(default_factory=dict)
     leak_localizing: CardPlanOverride | None = None
+    # Keyed by a decide.py predicate, tried in order: the first that holds applies.
+    variants: dict[str, ScenarioVariant] = Field(default_factory=dict)
     override_reasons: list[str]
 
 
@@ -233,6 +257,9 @@ class CardLabels(_Strict):
     puncture: str
     puncture_from_diagnosis: str
     no_puncture: str
+    prior_study: str
+    prior_study_concluded: str
+    no_prior_study: str
     uninterpreted: str
     age_unknown: str
     rating_line: str
@@ -261,4 +288,6 @@ class CardPlan(BaseModel):
     card: Literal["show", "confirm"]
     indicator: Literal["info", "warning", "critical"]
     summary: str
+    why: str
+    what: str
     suggestions: list[SuggestionPlan]

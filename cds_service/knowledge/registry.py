@@ -7,12 +7,19 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from cds_service.errors import KnowledgeError
 from cds_service.knowledge import Knowledge, load_knowledge
 
-PREFETCH_RESOURCE_TYPES = ("Patient", "Procedure", "Condition", "Observation")
+PREFETCH_RESOURCE_TYPES = (
+    "Patient",
+    "Procedure",
+    "Condition",
+    "Observation",
+    "DiagnosticReport",
+    "ImagingStudy",
+)
 
 
 class ServiceDeclaration(BaseModel):
@@ -26,6 +33,9 @@ class ServiceDeclaration(BaseModel):
     knowledge: str
     evaluate: Literal["selections", "all-draft-orders"]
     prefetch: dict[str, str]
+    # Prefetch keys the service can decide without (HAPI's "omit" failure policy): when neither
+    # prefetched nor fetchable they are left out, never a 412. The others are required.
+    optional_prefetch: list[str] = []
 
     @field_validator("prefetch")
     @classmethod
@@ -35,6 +45,14 @@ class ServiceDeclaration(BaseModel):
             if resource_type not in PREFETCH_RESOURCE_TYPES:
                 raise ValueError(f"prefetch {key!r} must query one of {PREFETCH_RESOURCE_TYPES}")
         return prefetch
+
+    @field_validator("optional_prefetch")
+    @classmethod
+    def _optional_keys_exist(cls, keys: list[str], info: ValidationInfo) -> list[str]:
+        unknown = set(keys) - set(info.data.get("prefetch", {}))
+        if unknown:
+            raise ValueError(f"optional_prefetch names no prefetch template: {sorted(unknown)}")
+        return keys
 
     def discovery_entry(self) -> dict[str, object]:
         entry: dict[str, object] = {

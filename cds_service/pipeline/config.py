@@ -47,6 +47,8 @@ class EvaluationConfig:
                 "lookback_days",
                 "fever_celsius",
                 "observation_window_hours",
+                "sih_lookback_days",
+                "recent_study_days",
             )
             if (value := getattr(settings, name)) is not None
         }

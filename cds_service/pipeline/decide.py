@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cds_service.errors import KnowledgeError
 from cds_service.fhir.time import hours_between
 from cds_service.knowledge import Knowledge, RatingCell, Scenario
 from cds_service.knowledge.model import Thresholds
 from cds_service.pipeline.facts import Finding, PatientFacts, ProcedureEvent
+from cds_service.pipeline.history import PriorStudy
 from cds_service.pipeline.orders import ImagingOrder, OrderReason
 
 
@@ -32,12 +33,15 @@ class Decision:
     # Words of the order's stated reason that no rule accounts for (SPEC §2, fail-safe rule): when
     # there are any, the card offers no one-click cancel or replace.
     uninterpreted: list[str] = field(default_factory=list)
+    variant: str | None = None  # the scenario variant that applies (rules.yaml `variants`)
+    prior: PriorStudy | None = None  # the earlier study the decision relied on, for the card
 
 
 @dataclass(frozen=True)
 class Situation:
     """Everything the predicates read about one order, computed once."""
 
+    order: ImagingOrder
     reason: OrderReason
     patient: PatientFacts
     findings: list[Finding]
@@ -50,9 +54,45 @@ class Situation:
     diagnosis: ProcedureEvent | None  # the oldest dated one, standing for an unrecorded puncture
     thresholds: Thresholds
     now: datetime
+    repeat_group: Callable[[str], str]
+
+    def groups_of_study(self, study_type: str) -> str:
+        return self.repeat_group(study_type)
 
     def has(self, group: str) -> bool:
         return bool(self.kinds & self.groups[group])
+
+    def studies_within(self, days: float) -> list[PriorStudy]:
+        oldest = self.now - timedelta(days=days)
+        return [s for s in self.patient.studies if s.at.at >= oldest]
+
+
+def _initial_imaging(s: Situation) -> PriorStudy | None:
+    """The most recent MRI head or spine within the SIH look-back (SPEC §2)."""
+    studies = s.studies_within(s.thresholds.sih_lookback_days)
+    return next((p for p in studies if p.study_type.startswith(("mri-head", "mri-spine"))), None)
+
+
+def _dsm_since_puncture(s: Situation) -> PriorStudy | None:
+    if s.puncture is None:
+        return None
+    return next(
+        (
+            p
+            for p in s.patient.studies
+            if p.study_type == "dsm-complete-spine" and p.at.at >= s.puncture.at.at
+        ),
+        None,
+    )
+
+
+def _repeated(s: Situation) -> PriorStudy | None:
+    """An MRI of the drafted order's group already done within the SIH look-back."""
+    if not s.order.study_type.startswith("mri-"):
+        return None
+    group = s.groups_of_study(s.order.study_type)
+    studies = s.studies_within(s.thresholds.sih_lookback_days)
+    return next((p for p in studies if s.groups_of_study(p.study_type) == group), None)
 
 
 def _headache_since(s: Situation) -> bool:
@@ -100,6 +140,9 @@ PREDICATES: dict[str, Callable[[Situation], bool]] = {
         s.hours is not None and s.hours > s.thresholds.acute_window_hours
     ),
     "puncture-diagnosis": lambda s: s.diagnosed,
+    "initial-imaging-done": lambda s: _initial_imaging(s) is not None,
+    "dsm-done-since-puncture": lambda s: _dsm_since_puncture(s) is not None,
+    "repeat-of-recent-mri": lambda s: _repeated(s) is not None,
     "puncture-diagnosis-beyond-acute-window": lambda s: (
         (hours := _diagnosis_hours(s)) is not None
         and s.thresholds.acute_window_hours < hours <= s.thresholds.lookback_days * 24
@@ -138,7 +181,12 @@ def _diagnosis_event(
 
 
 def situation(
-    reason: OrderReason, patient: PatientFacts, k: Knowledge, t: Thresholds, now: datetime
+    order: ImagingOrder,
+    reason: OrderReason,
+    patient: PatientFacts,
+    k: Knowledge,
+    t: Thresholds,
+    now: datetime,
 ) -> Situation:
     groups = {name: frozenset(keys) for name, keys in k.rules.finding_groups.model_dump().items()}
     findings = patient.findings + reason.findings
@@ -150,6 +198,7 @@ def situation(
     diagnosed = puncture is None and any(f.kind in evidence for f in findings)
     diagnosis = _diagnosis_event(patient.findings, evidence) if diagnosed else None
     return Situation(
+        order=order,
         reason=reason,
         patient=patient,
         findings=findings,
@@ -162,6 +211,7 @@ def situation(
         diagnosis=diagnosis,
         thresholds=t,
         now=now,
+        repeat_group=k.repeat_group,
     )
 
 
@@ -174,7 +224,7 @@ def decide(
     now: datetime,
 ) -> Decision | None:
     """The scenario for this order, or None when the service should stay silent."""
-    s = situation(reason, patient, k, t, now)
+    s = situation(order, reason, patient, k, t, now)
     scenario = next(
         (r.then for r in k.rules.precedence if all(_holds(c, s) for c in r.when)), "silent"
     )
@@ -183,11 +233,13 @@ def decide(
     puncture, hours = s.puncture, s.hours
     if puncture is None and scenario is Scenario.PDPH_PERSISTENT and s.diagnosis is not None:
         puncture, hours = s.diagnosis, _diagnosis_hours(s)
+    chosen = Scenario(scenario)
+    variant = next((v for v in k.rules.scenarios[chosen].variants if _holds(v, s)), None)
     watched = s.groups["red_flags"] | s.groups["altered_mental_status"] | s.groups["thunderclap"]
     return Decision(
         order=order,
-        scenario=Scenario(scenario),
-        rating=k.rating(Scenario(scenario), order.study_type),
+        scenario=chosen,
+        rating=k.rating(chosen, order.study_type, variant),
         hours_since_puncture=None if hours is None else round(max(0.0, hours), 1),
         puncture=puncture,
         blood_patch=s.patch,
@@ -195,4 +247,15 @@ def decide(
         red_flags=[f for f in s.findings if f.kind in watched],
         age_known=patient.age_years is not None,
         uninterpreted=reason.uninterpreted,
+        variant=variant,
+        prior=_prior(variant, s),
     )
+
+
+def _prior(variant: str | None, s: Situation) -> PriorStudy | None:
+    """The earlier study a card should name: the one repeated, the DSM done, else the initial MRI."""
+    if variant == "repeat-of-recent-mri":
+        return _repeated(s)
+    if variant == "dsm-done-since-puncture":
+        return _dsm_since_puncture(s)
+    return _initial_imaging(s)

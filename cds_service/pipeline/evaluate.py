@@ -61,6 +61,7 @@ async def evaluate(
         client,
         timeout_s=config.fhir_timeout_s,
         max_pages=config.fhir_max_pages,
+        optional=frozenset(service.declaration.optional_prefetch),
     )
     return evaluate_resolved(request, service, orders, data.resources, config, now, base_url)
 
@@ -95,7 +96,11 @@ def evaluate_resolved(
         for order in orders
         if (decision := decide(order, order_reason(order, index, k), facts, k, limits, now))
     ]
-    response = CdsResponse(cards=render_cards(decisions, k, patient_id, config, base_url))
+    response = CdsResponse(
+        cards=render_cards(
+            decisions, k, patient_id, config, now, base_url=base_url, studies=facts.studies
+        )
+    )
     if config.system_actions and orders:
         # Every evaluated order gets its rating recorded; a silent one `no-criteria-apply` (SPEC §4).
         rated = {d.order.reference: d.rating.value for d in decisions}

@@ -34,6 +34,8 @@ from cds_service.fhir.views import (
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.model import Thresholds
 from cds_service.knowledge.terminology import coding_dicts, describe, match, words
+from cds_service.pipeline.classify import classify_study
+from cds_service.pipeline.history import MYELOGRAPHY, PriorStudy, prior_studies
 
 CLOCK_SKEW = timedelta(minutes=10)
 _INACTIVE_CLINICAL = {"inactive", "remission", "resolved"}
@@ -51,6 +53,7 @@ class ProcedureEvent:
     at: Instant
     # True when only a lower bound is known (a post-puncture diagnosis standing for the puncture).
     lower_bound: bool = False
+    study_type: str | None = None  # set when the procedure is also an imaging study (myelography)
 
     @property
     def exact(self) -> bool:
@@ -72,6 +75,7 @@ class PatientFacts:
     uncertain_punctures: list[str] = field(default_factory=list)  # descriptions: time unknown
     blood_patches: list[ProcedureEvent] = field(default_factory=list)  # most recent first
     findings: list[Finding] = field(default_factory=list)
+    studies: list[PriorStudy] = field(default_factory=list)  # imaging done, most recent first
 
     def kinds(self) -> set[str]:
         return {f.kind for f in self.findings}
@@ -133,7 +137,10 @@ def _procedures(
             continue
         if at.at > now + CLOCK_SKEW or at.at < oldest:
             continue
-        (patches if is_patch else punctures).append(ProcedureEvent(description, at))
+        study = classify_study(resource.get("code"), k)
+        (patches if is_patch else punctures).append(
+            ProcedureEvent(description, at, study_type=study)
+        )
     punctures.sort(key=lambda e: e.at.at, reverse=True)
     patches.sort(key=lambda e: e.at.at, reverse=True)
     return punctures, uncertain, patches
@@ -265,14 +272,36 @@ def patient_facts(
             if isinstance(resource_type, str) and _is_for_patient(r, patient_id):
                 by_type.setdefault(resource_type, []).append(r)
     punctures, uncertain, patches = _procedures(by_type.get("Procedure", []), k, now, t)
+    findings = _conditions(by_type.get("Condition", []), k, now, t) + _observations(
+        by_type.get("Observation", []), k, now, t
+    )
+    lookback = max(t.sih_lookback_days, t.lookback_days)
+    studies = prior_studies(by_type, k, now, lookback)
+    punctures, myelograms = _myelography_after_headache(punctures, findings, k)
     return PatientFacts(
         age_years=_age(by_type.get("Patient", []), patient_id, now),
         punctures=punctures,
         uncertain_punctures=uncertain,
         blood_patches=patches,
-        findings=_conditions(by_type.get("Condition", []), k, now, t)
-        + _observations(by_type.get("Observation", []), k, now, t),
+        findings=findings,
+        studies=sorted(studies + myelograms, key=lambda s: s.at.at, reverse=True),
     )
+
+
+def _myelography_after_headache(
+    punctures: list[ProcedureEvent], findings: list[Finding], k: Knowledge
+) -> tuple[list[ProcedureEvent], list[PriorStudy]]:
+    """A myelography done after a recorded headache is imaging history, not a new puncture that
+    restarts the clock; one with no headache recorded before it is a puncture like any other."""
+    headache = set(k.rules.finding_groups.headache_evidence)
+    first = min((f.at.at for f in findings if f.kind in headache and f.at), default=None)
+    kept, studies = [], []
+    for event in punctures:
+        if event.study_type in MYELOGRAPHY and first is not None and first < event.at.at:
+            studies.append(PriorStudy(event.study_type, event.description, event.at))
+        else:
+            kept.append(event)
+    return kept, studies
 
 
 def _is_for_patient(resource: dict[str, Any], patient_id: str) -> bool:

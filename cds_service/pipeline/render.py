@@ -5,14 +5,17 @@ scenario's lines, cards.yaml for labels and phrases); this module only fills the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from cds_service.knowledge import Knowledge, SuggestionPlan
-from cds_service.knowledge.model import Thresholds
+from cds_service.knowledge.model import CardPlan, Thresholds
 from cds_service.pipeline.config import EvaluationConfig, IdFactory
 from cds_service.pipeline.decide import Decision
 from cds_service.pipeline.facts import Finding
+from cds_service.pipeline.history import PriorStudy
 from cds_service.wire import Action, Card, Coding, Link, Source, Suggestion, without_empty
 
 SUMMARY_LIMIT = 139
@@ -25,6 +28,8 @@ class RenderState:
 
     drafted_studies: set[str]
     new_id: IdFactory
+    # Repeat groups of the studies done within the recent-study window (never suggested again).
+    recent: dict[str, PriorStudy] = field(default_factory=dict)
     created: set[str] = field(default_factory=set)
 
 
@@ -33,9 +38,17 @@ def render_cards(
     k: Knowledge,
     patient_id: str,
     config: EvaluationConfig,
+    now: datetime,
+    *,
     base_url: str | None = None,
+    studies: Sequence[PriorStudy] = (),
 ) -> list[Card]:
-    state = RenderState({d.order.study_type for d in decisions}, config.new_id)
+    oldest = now - timedelta(days=config.thresholds(k).recent_study_days)
+    recent: dict[str, PriorStudy] = {}
+    for study in studies:
+        if study.at.at >= oldest:
+            recent.setdefault(k.repeat_group(study.study_type), study)
+    state = RenderState({d.order.study_type for d in decisions}, config.new_id, recent)
     base = (base_url or config.public_base_url).rstrip("/")
     cards: list[Card] = []
     for decision in decisions:
@@ -61,6 +74,7 @@ def placeholders(d: Decision, k: Knowledge, t: Thresholds) -> dict[str, str]:
         )
     return {
         "ordered": d.order.description,
+        "prior_study": _prior_phrase(d.prior, k),
         "puncture": puncture,
         "hours_phrase": hours_phrase,
         "evidence": _names(d.evidence) or "a headache",
@@ -69,6 +83,25 @@ def placeholders(d: Decision, k: Knowledge, t: Thresholds) -> dict[str, str]:
         "acute_window_hours": f"{t.acute_window_hours:g}",
         "lookback_days": f"{t.lookback_days:g}",
     }
+
+
+def study_date(study: PriorStudy) -> str:
+    """The calendar day of a study as recorded: a date-only value is read as its latest instant
+    (the end of that day at UTC-12), which is the next UTC day at noon."""
+    at = study.at.at
+    if not study.at.is_exact:
+        at -= timedelta(hours=12, seconds=1)
+    return at.date().isoformat()
+
+
+def _prior_phrase(prior: PriorStudy | None, k: Knowledge) -> str:
+    labels = k.cards.labels
+    if prior is None:
+        return labels.no_prior_study
+    values = {"study": _mid(prior.description), "date": study_date(prior)}
+    if prior.conclusion:
+        return labels.prior_study_concluded.format(conclusion=prior.conclusion, **values)
+    return labels.prior_study.format(**values)
 
 
 def _names(findings: list[Finding]) -> str:
@@ -95,7 +128,7 @@ def _card(
     state: RenderState,
     base: str,
 ) -> Card | None:
-    plan = k.card_plan(d.scenario, d.order.study_type)
+    plan = k.card_plan(d.scenario, d.order.study_type, d.variant)
     if plan.card == "confirm" and not config.confirm_appropriate_orders:
         return None
     rules = k.rules.scenarios[d.scenario]
@@ -120,7 +153,7 @@ def _card(
     return Card(
         uuid=state.new_id(),
         summary=_summary(plan.summary, values),
-        detail=_detail(d, k, values),
+        detail=_detail(d, k, plan, values),
         indicator=plan.indicator,
         source=Source(
             label=k.rules.source.label,
@@ -158,11 +191,11 @@ def _summary(template: str, values: dict[str, str]) -> str:
     return summary[:SUMMARY_LIMIT]
 
 
-def _detail(d: Decision, k: Knowledge, values: dict[str, str]) -> str:
-    rules, labels = k.rules.scenarios[d.scenario], k.cards.labels
+def _detail(d: Decision, k: Knowledge, plan: CardPlan, values: dict[str, str]) -> str:
+    labels = k.cards.labels
     lines = [
-        f"**{labels.why}:** {_sentence(rules.why.format(**values))}",
-        f"**{labels.what_to_do}:** {_sentence(rules.what.format(**values))}",
+        f"**{labels.why}:** {_sentence(plan.why.format(**values))}",
+        f"**{labels.what_to_do}:** {_sentence(plan.what.format(**values))}",
     ]
     if d.uninterpreted:
         words = ", ".join(f"'{w}'" for w in d.uninterpreted[:6])
@@ -191,9 +224,15 @@ def _suggestion(
         description=f"Cancel the draft order: {d.order.description}",
         resourceId=d.order.reference,
     )
+
+    def done_recently(name: str) -> PriorStudy | None:
+        study = k.imaging.orderables[name].study
+        return state.recent.get(k.repeat_group(study)) if study else None
+
     drafted = [n for n in plan.orderables if k.imaging.orderables[n].study in state.drafted_studies]
-    proposed = [n for n in plan.orderables if n in state.created and n not in drafted]
-    to_create = [n for n in plan.orderables if n not in drafted and n not in proposed]
+    done = [n for n in plan.orderables if n not in drafted and done_recently(n)]
+    proposed = [n for n in plan.orderables if n in state.created and n not in drafted + done]
+    to_create = [n for n in plan.orderables if n not in drafted + done + proposed]
     creates = [_create_action(name, d, k, patient_id, config) for name in to_create]
     if plan.kind == "add" and not creates:
         return None
@@ -204,6 +243,8 @@ def _suggestion(
 
     if plan.kind == "cancel":
         label, actions = labels.cancel.format(ordered=ordered), [delete]
+    elif plan.kind == "replace" and not creates and done and not drafted + proposed:
+        return None  # the recommended study was just done: nothing to replace this order with
     elif plan.kind == "replace" and not creates:
         template = labels.cancel_already_drafted if drafted else labels.cancel_proposed_elsewhere
         label = template.format(ordered=ordered, recommended=short(drafted or proposed))

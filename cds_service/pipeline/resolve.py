@@ -90,9 +90,11 @@ async def resolve(
     client: httpx.AsyncClient,
     timeout_s: float,
     max_pages: int,
+    optional: frozenset[str] = frozenset(),
 ) -> ResolvedData:
     """Resources for every prefetch template, from the prefetch or the FHIR server, within `timeout_s`
-    in total. Raises DataUnavailable when any template cannot be satisfied."""
+    in total. Raises DataUnavailable when a required template cannot be satisfied; an `optional`
+    one (its declaration says `on_failure: omit`) is then left out, logged and counted."""
     prefetch = request.prefetch or {}
     resources: dict[str, list[dict[str, Any]]] = {}
     to_fetch: dict[str, str] = {}
@@ -109,6 +111,7 @@ async def resolve(
             missing[key] = "no-prefetch-and-no-fhirServer"
         else:
             to_fetch[key] = query
+    missing = _required(missing, optional)
     if missing:
         raise DataUnavailable(missing)
     if not to_fetch:
@@ -125,7 +128,10 @@ async def resolve(
     except TimeoutError:
         for key in keys:
             fetch_faults.record("timeout", key)
-        raise DataUnavailable(dict.fromkeys(keys, "timeout")) from None
+        required = _required(dict.fromkeys(keys, "timeout"), optional)
+        if required:
+            raise DataUnavailable(required) from None
+        return ResolvedData(resources, fetched=[])
     for key, result in zip(keys, results, strict=True):
         if isinstance(result, FhirFetchError):
             missing[key] = result.cause
@@ -136,6 +142,13 @@ async def resolve(
             resources[key] = result
             continue
         fetch_faults.record(missing[key], key)
+    missing = _required(missing, optional)
     if missing:
         raise DataUnavailable(missing)
-    return ResolvedData(resources, fetched=keys)
+    return ResolvedData(resources, fetched=[k for k in keys if k in resources])
+
+
+def _required(missing: dict[str, str], optional: frozenset[str]) -> dict[str, str]:
+    for key in missing.keys() & optional:
+        log.warning("optional_prefetch_omitted", extra={"prefetch": key, "cause": missing[key]})
+    return {key: cause for key, cause in missing.items() if key not in optional}

@@ -1,0 +1,117 @@
+"""The imaging a patient already had (SPEC §2, "Imaging history"), read from DiagnosticReports of the
+radiology/imaging category (the prefetch template selects them; a report counts when its code is a
+head or spine study), ImagingStudies and imaging Procedures, each classified with the same
+classifier as draft orders and dated with the same care as punctures. A report's conclusion is kept
+in words for the card; it is not read as positive or negative (only a coded conclusionCode could say
+so, and no rule needs it yet)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cds_service.fhir.time import Instant, latest_instant
+from cds_service.fhir.views import (
+    DiagnosticReportView,
+    ImagingStudyView,
+    ProcedureView,
+    read_resources,
+)
+from cds_service.knowledge import Knowledge
+from cds_service.knowledge.terminology import describe
+from cds_service.pipeline.classify import classify_study
+
+REPORT_STATUSES = {"final", "amended", "corrected", "preliminary"}
+CONCLUSION_CHARS = 160
+
+
+@dataclass(frozen=True)
+class PriorStudy:
+    study_type: str
+    description: str
+    at: Instant
+    conclusion: str | None = None
+
+
+def _reports(raw: list[dict[str, Any]], k: Knowledge) -> list[PriorStudy]:
+    def relevant(resource: dict[str, Any]) -> bool:
+        status = resource.get("status")
+        return isinstance(status, str) and status in REPORT_STATUSES
+
+    found = []
+    for item in read_resources(raw, DiagnosticReportView, relevant):
+        study = classify_study(item.raw.get("code"), k)
+        if study is None:
+            continue
+        view = item.model
+        period = view.effectivePeriod
+        value = view.effectiveDateTime or (period.end or period.start if period else None)
+        at = latest_instant(value if value is not None else view.issued)
+        if at is None:
+            continue
+        conclusion = view.conclusion.strip() if view.conclusion else None
+        if conclusion and len(conclusion) > CONCLUSION_CHARS:
+            conclusion = conclusion[: CONCLUSION_CHARS - 1].rstrip() + "…"
+        name = describe(item.raw.get("code"), k.imaging.studies[study].name)
+        found.append(PriorStudy(study, name, at, conclusion or None))
+    return found
+
+
+def _imaging_studies(raw: list[dict[str, Any]], k: Knowledge) -> list[PriorStudy]:
+    def relevant(resource: dict[str, Any]) -> bool:
+        return resource.get("status") == "available"
+
+    found = []
+    for item in read_resources(raw, ImagingStudyView, relevant):
+        concepts: list[Any] = list(item.raw.get("procedureCode") or [])
+        if item.model.description:
+            concepts.append({"text": item.model.description})
+        study = next((s for c in concepts if (s := classify_study(c, k))), None)
+        at = latest_instant(item.model.started)
+        if study is None or at is None:
+            continue
+        name = item.model.description or k.imaging.studies[study].name
+        found.append(PriorStudy(study, name, at))
+    return found
+
+
+def _procedures(raw: list[dict[str, Any]], k: Knowledge) -> list[PriorStudy]:
+    def relevant(resource: dict[str, Any]) -> bool:
+        # A myelography is read with the punctures first (facts.py), so it is never read twice.
+        study = classify_study(resource.get("code"), k)
+        return resource.get("status") == "completed" and study not in (None, *MYELOGRAPHY)
+
+    found = []
+    for item in read_resources(raw, ProcedureView, relevant):
+        study = classify_study(item.raw.get("code"), k)
+        if study is None:
+            continue
+        period = item.model.performedPeriod
+        value = item.model.performedDateTime or (period.end or period.start if period else None)
+        at = latest_instant(value)
+        if at is not None:
+            name = describe(item.raw.get("code"), k.imaging.studies[study].name)
+            found.append(PriorStudy(study, name, at))
+    return found
+
+
+MYELOGRAPHY = frozenset({"myelography", "ct-myelography", "dsm-complete-spine"})
+
+
+def prior_studies(
+    by_type: dict[str, list[dict[str, Any]]], k: Knowledge, now: datetime, lookback_days: float
+) -> list[PriorStudy]:
+    """Completed head and spine imaging within the look-back, most recent first, one per study and
+    day (a report and its ImagingStudy describe the same study)."""
+    oldest = now - timedelta(days=lookback_days)
+    studies = (
+        _reports(by_type.get("DiagnosticReport", []), k)
+        + _imaging_studies(by_type.get("ImagingStudy", []), k)
+        + _procedures(by_type.get("Procedure", []), k)
+    )
+    unique: dict[tuple[str, str], PriorStudy] = {}
+    for study in sorted(studies, key=lambda s: (s.conclusion is None, -s.at.at.timestamp())):
+        if oldest <= study.at.at <= now + timedelta(minutes=10):
+            unique.setdefault((study.study_type, study.at.at.date().isoformat()), study)
+    return sorted(unique.values(), key=lambda s: s.at.at, reverse=True)
