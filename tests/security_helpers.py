@@ -114,6 +114,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "database_url": f"sqlite:///{tmp_path / 'cds.sqlite3'}",
         "auth_required": True,
         "trusted_issuers": {ISSUER: JWKS_URL},
+        "fhir_servers": {ISSUER: [FHIR_BASE]},
         "public_base_url": BASE_URL,
         "fhir_timeout_s": 1.0,
     }
@@ -241,6 +242,8 @@ def hook_request(
             "procedures": bundle(lumbar_puncture()),
             "conditions": bundle(pdph_condition()),
             "observations": bundle(),
+            "imagingReports": bundle(),
+            "imagingStudies": bundle(),
         },
     }
     request.update(extra)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
@@ -15,6 +16,7 @@ from cds_service.errors import CdsError
 from cds_service.observability.logs import hook_instance
 from cds_service.persistence.audit import record_feedback_call, record_hook_call
 from cds_service.pipeline.evaluate import evaluate
+from cds_service.security.fhir_servers import check_fhir_server
 from cds_service.wire import CdsResponse, FeedbackRequest, HookRequest
 
 router = APIRouter(route_class=CdsRoute)
@@ -55,7 +57,16 @@ async def call_service(
     started = time.perf_counter()
     now = runtime.clock()
     base_url = runtime.settings.public_base_url or str(request.base_url)
-    result = await evaluate(body, service, runtime.client(), runtime.evaluation, now, base_url)
+    issuer = getattr(request.state, "cds_issuer", None)
+    result = await evaluate(
+        body,
+        service,
+        runtime.client(),
+        runtime.evaluation,
+        now,
+        base_url,
+        fhir_guard=partial(check_fhir_server, runtime.settings, issuer),
+    )
     record_hook_call(background, runtime.store, service_id, body.hookInstance, result, started, now)
     return result.response
 

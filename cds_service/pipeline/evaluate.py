@@ -17,7 +17,7 @@ from cds_service.pipeline.facts import patient_facts
 from cds_service.pipeline.orders import ImagingOrder, draft_imaging_orders, order_reason
 from cds_service.pipeline.pama import system_action
 from cds_service.pipeline.render import render_cards
-from cds_service.pipeline.resolve import resolve
+from cds_service.pipeline.resolve import FhirGuard, resolve
 from cds_service.wire import CdsResponse, HookRequest
 
 
@@ -49,7 +49,10 @@ async def evaluate(
     config: EvaluationConfig,
     now: datetime,
     base_url: str | None = None,
+    fhir_guard: FhirGuard | None = None,
 ) -> Evaluation:
+    """`fhir_guard` is called with fhirServer before any query is sent there, and raises to refuse
+    it (the registered-FHIR-server rule, cds_service/security/fhir_servers.py)."""
     orders = imaging_orders(request, service)
     if not orders:
         return Evaluation(
@@ -62,6 +65,7 @@ async def evaluate(
         timeout_s=config.fhir_timeout_s,
         max_pages=config.fhir_max_pages,
         optional=frozenset(service.declaration.optional_prefetch),
+        fhir_guard=fhir_guard,
     )
     return evaluate_resolved(request, service, orders, data.resources, config, now, base_url)
 

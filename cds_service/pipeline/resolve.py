@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +85,9 @@ def prefetch_resources(value: Any) -> list[dict[str, Any]] | None:
     ]
 
 
+FhirGuard = Callable[[str], None]
+
+
 async def resolve(
     request: HookRequest,
     templates: dict[str, str],
@@ -91,6 +95,7 @@ async def resolve(
     timeout_s: float,
     max_pages: int,
     optional: frozenset[str] = frozenset(),
+    fhir_guard: FhirGuard | None = None,
 ) -> ResolvedData:
     """Resources for every prefetch template, from the prefetch or the FHIR server, within `timeout_s`
     in total. Raises DataUnavailable when a required template cannot be satisfied; an `optional`
@@ -118,6 +123,8 @@ async def resolve(
         return ResolvedData(resources)
 
     assert request.fhirServer is not None
+    if fhir_guard is not None:
+        fhir_guard(request.fhirServer)  # raises before any request or token leaves
     token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
     keys = list(to_fetch)
     tasks = [fetch_query(client, request.fhirServer, to_fetch[k], token, max_pages) for k in keys]

@@ -67,12 +67,14 @@ class AuthMiddleware:
     async def _refusal(self, scope: Scope) -> AuthFailure | None:
         authorization = Headers(scope=scope).get("authorization")
         try:
-            await self.authenticator.authenticate(authorization, self.audience(scope))
+            claims = await self.authenticator.authenticate(authorization, self.audience(scope))
         except AuthFailure as failure:
             return failure
         except Exception as exc:  # a bug or a broken key set: fail closed, and loudly
             log.error("auth_unexpected_error", extra={"error_class": type(exc).__name__})
             return AuthFailure("invalid-token", "The token could not be verified.")
+        # The verified issuer, for the registered-FHIR-server check (request.state.cds_issuer).
+        scope.setdefault("state", {})["cds_issuer"] = claims.get("iss")
         return None
 
     def audience(self, scope: Scope) -> str:

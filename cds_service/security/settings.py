@@ -17,6 +17,11 @@ class SecuritySettings(BaseModel):
     trusted_issuers: dict[str, str] = Field(default_factory=dict)  # iss -> JWKS URL
     allowed_jku: dict[str, list[str]] = Field(default_factory=dict)  # iss -> allowed jku URLs
     public_base_url: str | None = None
+    # FHIR base URLs each trusted issuer's access tokens may be sent to (SPEC §5), e.g.
+    # {"https://ehr.example.org": ["https://ehr.example.org/fhir/r4"]} (CDS_FHIR_SERVERS, JSON).
+    fhir_servers: dict[str, list[str]] = Field(default_factory=dict)
+    # With auth off (local development only): the FHIR servers the service may query; "*" is any.
+    local_fhir_servers: list[str] = Field(default_factory=lambda: ["*"])
     auth_algorithms: list[str] = Field(default_factory=lambda: ["ES384", "RS384"])
     auth_clock_skew_s: int = Field(default=60, ge=0, le=600)
     auth_max_token_lifetime_s: int = Field(default=3600, gt=0)
