@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine with Python 3.11+ and make:
 #   make run    start the service on http://127.0.0.1:8080 (embedded SQLite, auth off for local use)
 #   make test   lint, type-check and run the whole test suite
+#   make test-fast  the fast tier only (no browser, PostgreSQL, fuzz or slow tests): seconds
 #   make fuzz   the long fuzz run (docs/security.md), beyond the fuzzing inside `make test`
 #   make bench  the benchmark (bench/README.md): a few minutes; writes bench/results/ and README.md
 # Each creates .venv/ and installs the project into it first (again whenever pyproject.toml changes).
@@ -12,7 +13,7 @@ PYTHON ?= python3
 
 BENCH_STAMP := $(VENV)/.bench-stamp
 
-.PHONY: run test fuzz bench
+.PHONY: run test test-fast fuzz bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,9 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy cds_service
 	$(BIN)/pytest
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not browser and not postgres and not fuzz and not slow"
 
 fuzz: $(STAMP)
 	$(BIN)/python tools/fuzz.py --examples $(or $(FUZZ_EXAMPLES),1000)

@@ -103,6 +103,23 @@ def evaluate_command(
         typer.echo(json.dumps(response, indent=2, ensure_ascii=False))
 
 
+@cli.command("render")
+def render_command(
+    fixture_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    now: Annotated[str | None, typer.Option(help="Render as of this ISO instant")] = None,
+) -> None:
+    """Print a fixture's CDS Hooks request with every {{now...}} token rendered: ready to POST."""
+    from cds_tools.fixtures import render
+
+    try:
+        payload: Any = json.loads(fixture_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        typer.echo(f"{fixture_file}: not a JSON file ({exc})", err=True)
+        raise typer.Exit(2) from None
+    request = payload.get("request", payload) if isinstance(payload, dict) else payload
+    typer.echo(json.dumps(render(request, _now(now)), indent=2, ensure_ascii=False))
+
+
 @cli.command("replay")
 def replay_command(
     paths: Annotated[

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cds_service.security.settings import SecuritySettings
 
 HOOKS_DIR = Path(__file__).resolve().parent.parent / "hooks"
+
+# The public CDS Hooks sandbox (docs/sandbox.md): its issuer, the JWKS it names in every token's
+# `jku`, its origin, and its default FHIR servers (DSTU2 by default; R4 selectable).
+SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
+SANDBOX_JWKS = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
+SANDBOX_FHIR_SERVERS = [
+    "https://launch.smarthealthit.org/v/r2/fhir",
+    "https://launch.smarthealthit.org/v/r4/fhir",
+]
 
 
 class Settings(BaseSettings, SecuritySettings):
@@ -18,6 +29,11 @@ class Settings(BaseSettings, SecuritySettings):
     (except `DATABASE_URL`). Authentication, CORS and limits come from SecuritySettings."""
 
     model_config = SettingsConfigDict(env_prefix="CDS_", env_file=".env", extra="ignore")
+
+    # CDS_PROFILE=sandbox: one setting for the CDS Hooks sandbox (docs/sandbox.md): trust its
+    # issuer and jku, allow its origin, register its FHIR servers, mirror system actions where
+    # its PAMA screen reads them. Explicit settings still apply on top.
+    profile: Literal["none", "sandbox"] = "none"
 
     hooks_dir: Path = HOOKS_DIR
     database_url: str = Field(
@@ -52,6 +68,18 @@ class Settings(BaseSettings, SecuritySettings):
     fhir_max_pages: int = 10
 
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _apply_profile(self) -> Settings:
+        if self.profile == "sandbox":
+            self.trusted_issuers = {SANDBOX_ISSUER: SANDBOX_JWKS} | self.trusted_issuers
+            self.allowed_jku = {SANDBOX_ISSUER: [SANDBOX_JWKS]} | self.allowed_jku
+            self.fhir_servers = {SANDBOX_ISSUER: SANDBOX_FHIR_SERVERS} | self.fhir_servers
+            origins = self.cors_origin_list()
+            if "*" not in origins and SANDBOX_ISSUER not in origins:
+                self.cors_origins = json.dumps([*origins, SANDBOX_ISSUER])
+            self.system_actions_in_extension = True
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -223,10 +223,11 @@ async def ward_day(client: httpx.AsyncClient) -> None:
         feedback_item(acute[1], **severe),
         feedback_item(acute[1], **severe),  # the EHR retried
         feedback_item(acute[2], "accepted", accepted=["s-1"]),
-        feedback_item(acute[2], at=NOW - timedelta(days=40), reason="local-protocol"),  # too old
+        feedback_item(acute[2], at=NOW - timedelta(days=40), reason="specialist-request"),  # old
         feedback_item(fever, "accepted", accepted=["s-2"]),
         feedback_item(late[0], reason="dsm-unavailable", display="DSM not available here"),
         feedback_item(late[1]),  # overridden without a reason
+        # Stored but flagged (a card this service never issued): kept out of the analytics.
         feedback_item("card-from-elsewhere", reason="local-protocol", display="Local protocol"),
     ]
     response = await client.post(f"/cds-services/{SELECT}/feedback", json={"feedback": answers})

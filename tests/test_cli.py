@@ -135,3 +135,35 @@ def test_fixtures_table_refuses_to_document_a_wrong_fixture(tmp_path: Path) -> N
     assert result.exit_code == 2
     assert "wrong.json" in result.output
     assert not (tmp_path / "README.md").exists()
+
+
+def test_render_prints_a_ready_request_and_the_api_refuses_an_unrendered_one(
+    tmp_path: Path,
+) -> None:
+    import httpx
+
+    from cds_service.api.app import create_app
+    from cds_service.config import Settings
+
+    fixture = FIXTURES_DIR / "seed-acute-34f-after-ms-workup-lp.json"
+    result = runner.invoke(cli, ["render", str(fixture), "--now", "2026-11-24T15:30:00Z"])
+    assert result.exit_code == 0, result.output
+    rendered = json.loads(result.stdout)
+    assert "{{" not in result.stdout and rendered["hook"] == "order-select"
+    raw = json.loads(fixture.read_text())["request"]
+    app = create_app(
+        Settings(database_url=f"sqlite:///{tmp_path / 's.sqlite3'}", auth_required=False)
+    )
+    import asyncio
+
+    async def post(body: object) -> httpx.Response:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                return await c.post("/cds-services/pdph-imaging-order-select", json=body)
+
+    refused = asyncio.run(post(raw))
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "unrendered-template"
+    assert "cds-service render" in refused.json()["message"]
+    assert asyncio.run(post(rendered)).status_code == 200

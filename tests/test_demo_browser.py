@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from cds_service.api.app import create_app
@@ -22,7 +23,7 @@ from tests.demo_helpers import (
     without_auth,
 )
 
-pytestmark = requires_chromium
+pytestmark = [pytest.mark.browser, requires_chromium]
 
 DSM = "Radiographic myelography, digital subtraction, complete spine"
 

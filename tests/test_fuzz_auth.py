@@ -29,6 +29,8 @@ from tests.security_helpers import (
     make_settings,
 )
 
+pytestmark = pytest.mark.fuzz
+
 PATH = "/cds-services"
 # Every fixed text a refusal can contain: the security package's messages and the JSON keys around them.
 AUTH_SOURCE = (

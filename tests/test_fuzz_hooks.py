@@ -29,6 +29,8 @@ from tests.security_helpers import (
     pdph_condition,
 )
 
+pytestmark = pytest.mark.fuzz
+
 
 def fuzz_settings(in_suite: int) -> settings:
     return settings(

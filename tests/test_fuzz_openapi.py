@@ -19,6 +19,8 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from cds_service.api.app import create_app
 from tests.security_helpers import BASE_URL, FuzzClient, fuzz_examples, open_settings
 
+pytestmark = pytest.mark.fuzz
+
 SERVICE_IDS = ["pdph-imaging-order-select", "pdph-imaging-order-sign"]
 MODES = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
 

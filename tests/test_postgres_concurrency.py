@@ -24,6 +24,8 @@ from sqlalchemy import create_engine, text
 
 from tests.ops_helpers import SELECT, feedback_item, hook_request, postgres_schema
 
+pytestmark = pytest.mark.postgres
+
 ROOT = Path(__file__).resolve().parent.parent
 DISTINCT = 1000
 DUPLICATES = 150

@@ -25,6 +25,8 @@ from tests.ops_helpers import (
     ward_day,
 )
 
+pytestmark = pytest.mark.postgres
+
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:

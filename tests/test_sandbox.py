@@ -129,3 +129,17 @@ async def test_discovery_prefetch_uses_only_tokens_the_sandbox_fills(
         for template in service["prefetch"].values():
             tokens = set(re.findall(r"\{\{\s*([^}\s]+)\s*\}\}", template))
             assert tokens <= SANDBOX_PREFETCH_TOKENS, template
+
+
+def test_one_setting_configures_the_sandbox() -> None:
+    from cds_service.config import SANDBOX_FHIR_SERVERS, SANDBOX_ISSUER, SANDBOX_JWKS, Settings
+
+    settings = Settings(profile="sandbox", cors_origins="https://ehr.example.org")
+    assert settings.trusted_issuers[SANDBOX_ISSUER] == SANDBOX_JWKS
+    assert settings.allowed_jku[SANDBOX_ISSUER] == [SANDBOX_JWKS]
+    assert settings.fhir_servers[SANDBOX_ISSUER] == SANDBOX_FHIR_SERVERS
+    assert settings.cors_origin_list() == ["https://ehr.example.org", SANDBOX_ISSUER]
+    assert settings.system_actions_in_extension is True
+    assert "ES384" in settings.auth_algorithms  # the sandbox signs ES384 on P-384
+    plain = Settings()
+    assert SANDBOX_ISSUER not in plain.trusted_issuers and not plain.system_actions_in_extension

@@ -62,7 +62,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        error = CdsError(exc.status_code, "http-error", str(exc.detail))
+        code = getattr(exc, "error", "http-error")  # a routing error that names itself
+        error = CdsError(exc.status_code, code, str(exc.detail))
         return error_response(error, exc.headers)
 
     @app.exception_handler(Exception)

@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from cds_service.api.deps import RuntimeDep
 from cds_service.api.routing import CdsRoute
 from cds_service.errors import CdsError
+from cds_service.knowledge import Scenario
 from cds_service.observability.logs import hook_instance
 from cds_service.persistence.audit import record_feedback_call, record_hook_call
 from cds_service.pipeline.evaluate import evaluate
@@ -20,6 +21,7 @@ from cds_service.security.fhir_servers import check_fhir_server
 from cds_service.wire import CdsResponse, FeedbackRequest, HookRequest
 
 router = APIRouter(route_class=CdsRoute)
+SCENARIOS = frozenset(s.value for s in Scenario)
 
 
 @router.get("/cds-services", summary="CDS Hooks discovery")
@@ -80,10 +82,21 @@ async def call_service(
     },
 )
 async def feedback(service_id: str, body: FeedbackRequest, runtime: RuntimeDep) -> dict[str, Any]:
-    runtime.service(service_id)
-    stored = await run_in_threadpool(runtime.store.save, service_id, body.feedback)
-    record_feedback_call(service_id, body.feedback, stored)
-    return {"received": len(body.feedback), "stored": stored}
+    service = runtime.service(service_id)
+    rules = service.knowledge.rules
+
+    def offered(scenario: str) -> frozenset[tuple[str | None, str | None]]:
+        cards = rules.scenarios.get(Scenario(scenario)) if scenario in SCENARIOS else None
+        codes = cards.override_reasons if cards else []
+        return frozenset((rules.override_reason_system, code) for code in codes)
+
+    flags = await run_in_threadpool(runtime.store.flags, service_id, body.feedback, offered)
+    stored = await run_in_threadpool(runtime.store.save, service_id, body.feedback, flags)
+    record_feedback_call(service_id, body.feedback, stored, flags)
+    flagged = sum(flag is not None for flag in flags)
+    return {"received": len(body.feedback), "stored": stored} | (
+        {"flagged": flagged} if flagged else {}
+    )
 
 
 @router.get("/healthz", summary="Liveness")

@@ -11,7 +11,7 @@ import asyncio
 import functools
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import ParamSpec, TypeVar
 
 from prometheus_client import (
@@ -69,6 +69,12 @@ FEEDBACK_STORED = Counter(
     "Feedback items stored as new rows (resubmissions of a stored item are not).",
     ["service"],
 )
+FEEDBACK_FLAGGED = Counter(
+    "cds_feedback_items_flagged_total",
+    "Feedback items stored but flagged and kept out of the analytics (unknown card, another "
+    "service's card, an override reason the card did not offer).",
+    ["service", "flag"],
+)
 STORE_ERRORS = Counter(
     "cds_store_errors_total",
     "Failed writes or reads of the feedback/audit store, by operation.",
@@ -111,10 +117,15 @@ def record_cards(service_id: str, cards: list[Card], scenarios: dict[str, str]) 
         CARDS.labels(service_id, scenarios.get(card.uuid, "unknown"), card.indicator).inc()
 
 
-def record_feedback(service_id: str, items: list[FeedbackItem], stored: int) -> None:
+def record_feedback(
+    service_id: str, items: list[FeedbackItem], stored: int, flags: Sequence[str | None] = ()
+) -> None:
     for item in items:
         FEEDBACK.labels(service_id, item.outcome).inc()
     FEEDBACK_STORED.labels(service_id).inc(stored)
+    for flag in flags:
+        if flag is not None:
+            FEEDBACK_FLAGGED.labels(service_id, flag).inc()
 
 
 def exposition() -> tuple[bytes, str]:

@@ -60,7 +60,13 @@ def override_summary(engine: Engine, since: datetime, until: datetime) -> Overri
     with_scenario = feedback.outerjoin(
         audit_card, audit_card.c.card_uuid == feedback.c.card_uuid
     ).outerjoin(audit, audit.c.id == audit_card.c.audit_id)
-    in_window = (feedback.c.outcome_timestamp >= since) & (feedback.c.outcome_timestamp < until)
+    # Flagged feedback (unknown card, another service's, a reason not offered) is stored but not
+    # counted here (SPEC §4).
+    in_window = (
+        (feedback.c.outcome_timestamp >= since)
+        & (feedback.c.outcome_timestamp < until)
+        & feedback.c.flag.is_(None)
+    )
     shown_query = (
         select(audit.c.scenario, func.count(audit_card.c.card_uuid))
         .select_from(audit.join(audit_card, audit_card.c.audit_id == audit.c.id))

@@ -96,6 +96,8 @@ def record_hook_call(
         background.add_task(write_audit, store, records)
 
 
-def record_feedback_call(service_id: str, items: list[FeedbackItem], stored: int) -> None:
-    record_feedback(service_id, items, stored)
+def record_feedback_call(
+    service_id: str, items: list[FeedbackItem], stored: int, flags: list[str | None]
+) -> None:
+    record_feedback(service_id, items, stored, flags)
     request_facts().feedback_items = len(items)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -70,6 +70,8 @@ feedback = Table(
     Column("outcome_timestamp", DateTime(timezone=True), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("hook_instance", String(256), nullable=True),  # from the audit row of the card, if known
+    # Why the item is kept out of the analytics: unknown-card, other-service, reason-not-offered.
+    Column("flag", String(32), nullable=True),
     UniqueConstraint("card_uuid", "outcome", "outcome_timestamp", name="uq_feedback_item"),
     Index("ix_feedback_outcome_timestamp", "outcome_timestamp"),
 )
@@ -178,9 +180,36 @@ class FeedbackStore:
 
     # -- writes -------------------------------------------------------------------------------------
 
-    def save(self, service_id: str, items: list[FeedbackItem]) -> int:
-        """Store every item in one transaction; returns how many were new."""
+    def flags(
+        self, service_id: str, items: list[FeedbackItem], offered: OfferedReasons
+    ) -> list[str | None]:
+        """Per item, why it cannot be trusted as is (SPEC §4): a card this service never issued
+        (`unknown-card`), another service's card (`other-service`), or an override reason the card
+        did not offer (`reason-not-offered`); None when it is sound. `offered` gives the reasons a
+        scenario's cards offer."""
+        with self.engine.connect() as connection:
+            origins = _card_origins(connection, {item.card for item in items})
+        flags: list[str | None] = []
+        for item in items:
+            origin = origins.get(item.card)
+            reason = (_reason(item, "system"), _reason(item, "code"))
+            if origin is None:
+                flags.append("unknown-card")
+            elif origin[0] != service_id:
+                flags.append("other-service")
+            elif reason[1] is not None and reason not in offered(origin[1]):
+                flags.append("reason-not-offered")
+            else:
+                flags.append(None)
+        return flags
+
+    def save(
+        self, service_id: str, items: list[FeedbackItem], flags: list[str | None] | None = None
+    ) -> int:
+        """Store every item in one transaction (flagged ones too: nothing a clinician sends is
+        lost); returns how many were new."""
         now = datetime.now(UTC)
+        flags = flags or [None] * len(items)
         with self.engine.begin() as connection:
             instances = _hook_instances(connection, {item.card for item in items})
             rows = [
@@ -200,8 +229,9 @@ class FeedbackStore:
                     "outcome_timestamp": item.outcomeTimestamp.astimezone(UTC),
                     "received_at": now,
                     "hook_instance": instances.get(item.card),
+                    "flag": flag,
                 }
-                for item in items
+                for item, flag in zip(items, flags, strict=True)
             ]
             insert = (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(
                 feedback
@@ -243,11 +273,20 @@ class FeedbackStore:
                         for uuid, indicator in record.cards
                     ],
                 )
+                card_uuids = [uuid for uuid, _ in record.cards]
                 connection.execute(
                     update(feedback)
-                    .where(feedback.c.card_uuid.in_([uuid for uuid, _ in record.cards]))
+                    .where(feedback.c.card_uuid.in_(card_uuids))
                     .where(feedback.c.hook_instance.is_(None))
                     .values(hook_instance=record.hook_instance)
+                )
+                # Feedback that outran its card's audit row was flagged unknown; now it is known.
+                connection.execute(
+                    update(feedback)
+                    .where(feedback.c.card_uuid.in_(card_uuids))
+                    .where(feedback.c.service_id == record.service_id)
+                    .where(feedback.c.flag == "unknown-card")
+                    .values(flag=None)
                 )
 
     # -- reads --------------------------------------------------------------------------------------
@@ -279,6 +318,19 @@ def alembic_config(connection: Connection | None = None) -> Config:
 @functools.cache
 def _head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+OfferedReasons = Callable[[str], frozenset[tuple[str | None, str | None]]]
+
+
+def _card_origins(connection: Connection, card_uuids: set[str]) -> dict[str, tuple[str, str]]:
+    """(service id, scenario) of each card this service issued, from the audit rows."""
+    rows = connection.execute(
+        select(audit_card.c.card_uuid, audit.c.service_id, audit.c.scenario)
+        .join(audit, audit.c.id == audit_card.c.audit_id)
+        .where(audit_card.c.card_uuid.in_(card_uuids))
+    )
+    return {row.card_uuid: (row.service_id, row.scenario) for row in rows}
 
 
 def _hook_instances(connection: Connection, card_uuids: set[str]) -> dict[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+import anyio
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
@@ -94,6 +95,25 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, "request body too large")
 
 
+DRAIN_MAX_BYTES = 64 * 1024 * 1024
+DRAIN_MAX_SECONDS = 10.0
+
+
+async def _drain(receive: Receive) -> None:
+    """Read and discard the rest of a refused body, within a bound, before answering: a server that
+    closes a socket with unread data makes the kernel send a reset, and an ordinary client (curl,
+    http.client, httpx) still sending its body then sees "connection reset" instead of the 413."""
+    drained = 0
+    with anyio.move_on_after(DRAIN_MAX_SECONDS):
+        while drained <= DRAIN_MAX_BYTES:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            drained += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
+
 class BodySizeLimitMiddleware:
     """Refuses bodies over `max_bytes` with 413: at once from Content-Length, else (chunked bodies)
     as soon as the bytes received pass the limit, replacing whatever response the app started."""
@@ -114,6 +134,7 @@ class BodySizeLimitMiddleware:
                 )(scope, receive, send)
                 return
             if int(declared) > self.max_bytes:
+                await _drain(receive)
                 await self._too_large(scope, receive, send)
                 return
 
@@ -136,6 +157,7 @@ class BodySizeLimitMiddleware:
             if exceeded:
                 if not responded and message["type"] == "http.response.start":
                     responded = True
+                    await _drain(receive)
                     await self._too_large(scope, receive, send)
                 return
             if message["type"] == "http.response.start":
@@ -147,6 +169,7 @@ class BodySizeLimitMiddleware:
         except BodyTooLarge:
             if not responded:
                 responded = True
+                await _drain(receive)
                 await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
