@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine with Python 3.11+ and make:
-#   make run    start the service on http://127.0.0.1:8080 (embedded SQLite, auth off for local use)
+#   make run    start the service on http://127.0.0.1:8080 (embedded SQLite, auth off for local use);
+#               make run PORT=9000 HOST=0.0.0.0 to choose where it listens
 #   make test   lint, type-check and run the whole test suite
 #   make test-fast  the fast tier only (no browser, PostgreSQL, fuzz or slow tests): seconds
 #   make fuzz   the long fuzz run (docs/security.md), beyond the fuzzing inside `make test`
@@ -10,6 +11,8 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
 PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8080
 
 BENCH_STAMP := $(VENV)/.bench-stamp
 
@@ -22,7 +25,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	CDS_AUTH_REQUIRED=false $(BIN)/uvicorn cds_service.asgi:app --host 127.0.0.1 --port 8080
+	CDS_AUTH_REQUIRED=false $(BIN)/uvicorn cds_service.asgi:app --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

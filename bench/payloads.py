@@ -168,6 +168,35 @@ def _procedure(rng: random.Random, i: int, patient_id: str, now: datetime) -> di
     }
 
 
+# Imaging reports of everyday care: head and spine studies the classifier recognises, and others.
+IMAGING_REPORTS = [
+    ("http://loinc.org", "24627-2", "XR Chest 2 Views"),
+    ("http://loinc.org", "36813-4", "CT Abdomen and Pelvis W contrast IV"),
+    ("http://www.ama-assn.org/go/cpt", "70450", "CT head without contrast"),
+    ("http://www.ama-assn.org/go/cpt", "70553", "MRI brain without and with contrast"),
+    ("http://loinc.org", "24967-2", "MR Lumbar spine WO and W contrast IV"),
+    ("http://loinc.org", "30592-0", "CT Cervical spine WO contrast"),
+    ("http://loinc.org", "24558-9", "US Abdomen"),
+]
+
+
+def _imaging_report(rng: random.Random, i: int, patient_id: str, now: datetime) -> dict[str, Any]:
+    system, code, text = rng.choice(IMAGING_REPORTS)
+    # More than 30 days old: history that changes neither the scenario nor the suggestions.
+    at = now - timedelta(days=rng.uniform(31, 365 * 12))
+    return {
+        "resourceType": "DiagnosticReport",
+        "id": f"dr-{i}",
+        "status": rng.choice(["final"] * 8 + ["amended", "entered-in-error"]),
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "LP29684-5"}]}],
+        "code": {"coding": [{"system": system, "code": code, "display": text}], "text": text},
+        "subject": _subject(patient_id),
+        "effectiveDateTime": _iso(at),
+        "issued": _iso(at + timedelta(hours=3)),
+        "conclusion": rng.choice(["No acute abnormality.", "Stable appearances.", "Normal."]),
+    }
+
+
 def _observation(rng: random.Random, i: int, patient_id: str, now: datetime) -> dict[str, Any]:
     code, text, unit, low, high = rng.choice(VITALS)
     value = round(rng.uniform(low, high), 1)
@@ -217,9 +246,11 @@ def large_patient_request(
     procedures: int = 200,
     observations: int = 500,
     seed: int = 6,
+    imaging_reports: int = 200,
 ) -> dict[str, Any]:
     """The persistent-PDPH seed request with its prefetch grown to the given counts (the seed's own
-    resources included in them), the relevant resources placed among the noise."""
+    resources included in them), the relevant resources placed among the noise; 200 radiology
+    reports of imaging history by default (issue 12's large-patient figure)."""
     request = copy.deepcopy(seed_request(LARGE_BASE, now))
     rng = random.Random(seed)
     patient_id = request["context"]["patientId"]
@@ -229,8 +260,9 @@ def large_patient_request(
         ("conditions", conditions, _condition),
         ("procedures", procedures, _procedure),
         ("observations", observations, _observation),
+        ("imagingReports", imaging_reports, _imaging_report),
     ):
-        relevant = [e["resource"] for e in prefetch[key].get("entry", [])]
+        relevant = [e["resource"] for e in prefetch.get(key, {}).get("entry", [])]
         noise = [make(rng, i, patient_id, now) for i in range(max(0, count - len(relevant)))]
         for resource in relevant:
             noise.insert(rng.randrange(len(noise) + 1), resource)

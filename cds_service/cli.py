@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
+from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.config import get_settings
@@ -70,11 +72,20 @@ def evaluate_command(
     from cds_tools.replay import response_table
 
     when = _now(now)
-    payload: Any = json.loads(request_file.read_text(encoding="utf-8"))
-    if isinstance(payload, dict) and "request" in payload:  # a fixture wraps its request
-        service = service or payload.get("service")
-        payload = payload["request"]
-    request = HookRequest.model_validate(render(payload, when))
+    try:
+        payload: Any = json.loads(request_file.read_text(encoding="utf-8"))
+        if isinstance(payload, dict) and "request" in payload:  # a fixture wraps its request
+            service = service or payload.get("service")
+            payload = payload["request"]
+        request = HookRequest.model_validate(render(payload, when))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        typer.echo(f"{request_file}: not a JSON file ({exc})", err=True)
+        raise typer.Exit(2) from None
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "request"
+        typer.echo(f"{request_file}: not a CDS Hooks request: {where}: {first['msg']}", err=True)
+        raise typer.Exit(2) from None
     settings = get_settings()
     services = load_services(settings.hooks_dir)
     chosen = (
@@ -94,9 +105,14 @@ def evaluate_command(
 
     try:
         response = asyncio.run(run())
-    except (CdsError, DataUnavailable) as exc:
-        typer.echo(json.dumps({"error": str(exc)}), err=True)
-        raise typer.Exit(2) from exc
+    except DataUnavailable as exc:
+        typer.echo(
+            f"cannot evaluate: data missing from the prefetch and the FHIR server: {exc}", err=True
+        )
+        raise typer.Exit(2) from None
+    except CdsError as exc:
+        typer.echo(f"cannot evaluate: {exc.error}: {exc.message}", err=True)
+        raise typer.Exit(2) from None
     if pretty:
         typer.echo(response_table(response))
     else:
@@ -203,8 +219,13 @@ def fixtures_table_command(
 @cli.command()
 def migrate() -> None:
     """Bring the store's schema (DATABASE_URL) to the latest Alembic revision."""
-    FeedbackStore(get_settings().database_url).migrate()
-    typer.echo("store schema is current")
+    before, after = FeedbackStore(get_settings().database_url).migrate()
+    if before == after:
+        typer.echo(f"store schema already current (revision {after}); nothing to do")
+    elif before is None:
+        typer.echo(f"created the store schema on an empty database (revision {after})")
+    else:
+        typer.echo(f"migrated the store schema from revision {before} to {after}")
 
 
 @cli.command()
@@ -293,4 +314,11 @@ def knowledge_diff(
 
 
 def main() -> None:
-    cli()
+    """The console entry point: every error is one line and a non-zero exit, never a traceback."""
+    logging.basicConfig(level=logging.ERROR, format="cds-service: %(message)s")
+    try:
+        cli()
+    except Exception as exc:  # typer handles usage errors itself; anything else ends here
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        typer.echo(f"cds-service: {type(exc).__name__}: {first}", err=True)
+        raise SystemExit(1) from None

@@ -5,7 +5,7 @@ A string value that is exactly one token is replaced:
 - `{{now}}`, `{{now-48h}}`, `{{now-3d2h30m}}`: an instant in UTC (`...Z`);
 - `{{now-74h@-05:00}}`: the same instant written with that zone offset;
 - `{{date:now-3d}}`: the calendar date (UTC) of that instant, as a FHIR date-only value;
-- units: y (365 days), d, h, m.
+- units: y (calendar years: now-34y is the same day 34 years ago, Feb 29 becoming Feb 28), d, h, m.
 """
 
 from __future__ import annotations
@@ -21,24 +21,35 @@ _TOKEN = re.compile(
 )
 _PART = re.compile(r"([+-])((?:\d+(?:\.\d+)?[ydhm])+)")
 _UNIT = re.compile(r"(\d+(?:\.\d+)?)([ydhm])")
-_UNIT_HOURS = {"y": 365 * 24.0, "d": 24.0, "h": 1.0, "m": 1 / 60}
+_UNIT_HOURS = {"d": 24.0, "h": 1.0, "m": 1 / 60}
 
 FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
 
 
-def _offset(text: str) -> timedelta:
-    hours = 0.0
+def _shift(now: datetime, text: str) -> datetime:
+    """`now` moved by an offset such as -34y or -3d2h30m: years in calendar years (so a story's
+    age is the age the service computes), the rest in hours."""
+    years, hours = 0, 0.0
     for sign, body in _PART.findall(text):
-        amount = sum(float(n) * _UNIT_HOURS[u] for n, u in _UNIT.findall(body))
-        hours += amount if sign == "+" else -amount
-    return timedelta(hours=hours)
+        direction = 1 if sign == "+" else -1
+        for number, unit in _UNIT.findall(body):
+            if unit == "y":
+                years += direction * int(float(number))
+            else:
+                hours += direction * float(number) * _UNIT_HOURS[unit]
+    year = now.year + years
+    try:
+        moved = now.replace(year=year)
+    except ValueError:  # 29 February in a year without one
+        moved = now.replace(year=year, day=28)
+    return moved + timedelta(hours=hours)
 
 
 def render_time_token(value: str, now: datetime) -> str:
     match = _TOKEN.match(value)
     if match is None:
         return value
-    instant = now.astimezone(UTC) + _offset(match.group("offset") or "")
+    instant = _shift(now.astimezone(UTC), match.group("offset") or "")
     if match.group("date"):
         return instant.date().isoformat()
     zone = match.group("zone")

@@ -213,7 +213,13 @@ def results_table(results: Sequence[FixtureResult]) -> str:
         lines.append(f"{r.name} ({r.title}):")
         lines += [f"  - {problem}" for problem in r.problems]
     passed = len(results) - len(failures)
-    lines += ["", f"{len(results)} fixtures: {passed} as expected, {len(failures)} not"]
+    lines += [
+        "",
+        "Ratings (ACR Appropriateness Criteria): UA usually appropriate, MBA may be appropriate,",
+        "UNA usually not appropriate, NR not rated (the ACR gives no rating for that study there).",
+        "",
+        f"{len(results)} fixtures: {passed} as expected, {len(failures)} not",
+    ]
     return "\n".join(lines)
 
 

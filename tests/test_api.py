@@ -245,9 +245,10 @@ async def test_feedback_is_stored_once(client: httpx.AsyncClient) -> None:
     body = {"feedback": [feedback_item(), overridden]}
     first = await client.post(f"{SELECT}/feedback", json=body)
     assert first.status_code == 200
-    assert first.json() == {"received": 2, "stored": 2}
+    # Cards this app never issued: stored all the same, and flagged (tests/test_feedback_hygiene.py).
+    assert first.json() == {"received": 2, "stored": 2, "flagged": 2}
     again = await client.post(f"{SELECT}/feedback", json=body)
-    assert again.json() == {"received": 2, "stored": 0}
+    assert again.json() == {"received": 2, "stored": 0, "flagged": 2}
     store = runtime_of(client.app).store  # type: ignore[attr-defined]
     assert store.count() == 2
 
@@ -349,3 +350,53 @@ async def test_explanation_page_holds_knowledge_only(client: httpx.AsyncClient) 
     assert "<script" not in text and "http" not in text.split("<body>")[1].split("Knowledge set")[0]
     missing = await client.get("/explain/no-such-scenario")
     assert missing.status_code == 404 and missing.json()["error"] == "unknown-scenario"
+
+
+@pytest.mark.anyio
+async def test_errors_say_what_to_fix(client: httpx.AsyncClient) -> None:
+    form = await client.post(
+        SIGN,
+        content=b"hook=order-sign",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert form.status_code == 415 and form.json()["error"] == "unsupported-media-type"
+    assert "Content-Type: application/json" in form.json()["message"]
+    broken = await client.post(
+        SIGN,
+        content=b'{\n  "hook": "order-sign",\n  oops\n}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert broken.status_code == 400 and broken.json()["error"] == "malformed-json"
+    assert "line 3, column 3" in broken.json()["message"]
+    query = await client.get("/analytics/overrides", params={"since": "yesterday"})
+    assert query.status_code == 400 and query.json()["error"] == "invalid-query"
+    assert query.json()["details"][0]["location"] == "query.since"
+    valid = hook_request([service_request("sr-1", MRI_BRAIN_WWO)], [lumbar_puncture(30), pdph()])
+    unknown = await client.post("/cds-services/nope", json=valid)
+    assert unknown.status_code == 404 and "details" in unknown.json()
+
+
+@pytest.mark.anyio
+async def test_requests_that_point_at_nothing_are_logged_and_counted(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    from prometheus_client import REGISTRY
+
+    def count(kind: str) -> float:
+        return REGISTRY.get_sample_value("cds_request_anomalies_total", {"kind": kind}) or 0.0
+
+    before = (count("patient-matches-no-resource"), count("selection-matches-no-draft-order"))
+    others = hook_request(
+        [service_request("sr-1", MRI_BRAIN_WWO)],
+        [lumbar_puncture(30, subject={"reference": "Patient/someone-else"})],
+    )
+    unselected = hook_request([service_request("sr-1", MRI_BRAIN_WWO)], [], hook="order-select")
+    unselected["context"]["selections"] = ["ServiceRequest/not-in-the-bundle"]
+    with caplog.at_level("WARNING"):
+        first = await client.post(SIGN, json=others)
+        second = await client.post(SELECT, json=unselected)
+    assert first.json()["cards"] == [] and second.json() == {"cards": []}
+    events = {r.getMessage() for r in caplog.records}
+    assert {"patient_matches_no_resource", "selection_matches_no_draft_order"} <= events
+    after = (count("patient-matches-no-resource"), count("selection-matches-no-draft-order"))
+    assert after == (before[0] + 1, before[1] + 1)

@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from cds_service.cli import cli
@@ -167,3 +168,27 @@ def test_render_prints_a_ready_request_and_the_api_refuses_an_unrendered_one(
     assert refused.json()["error"] == "unrendered-template"
     assert "cds-service render" in refused.json()["message"]
     assert asyncio.run(post(rendered)).status_code == 200
+
+
+def test_migrate_says_what_it_did(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cds_service.config import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    get_settings.cache_clear()
+    try:
+        first = runner.invoke(cli, ["migrate"])
+        second = runner.invoke(cli, ["migrate"])
+    finally:
+        get_settings.cache_clear()
+    assert first.exit_code == 0 and "created the store schema on an empty database" in first.stdout
+    assert second.exit_code == 0 and "already current" in second.stdout
+
+
+def test_evaluate_errors_are_one_line(tmp_path: Path) -> None:
+    for content in ("not json", '{"hook": 5}'):
+        bad = tmp_path / "bad.json"
+        bad.write_text(content)
+        result = runner.invoke(cli, ["evaluate", str(bad)])
+        assert result.exit_code == 2
+        assert len(result.output.strip().splitlines()) == 1, result.output
+        assert "Traceback" not in result.output

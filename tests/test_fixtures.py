@@ -4,6 +4,7 @@ comparison is cds_tools.replay's, the same one `cds-service replay --expect` run
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -32,3 +33,24 @@ def test_there_are_fixtures_for_every_scenario() -> None:
 async def test_fixture_outcome(path: Path, client: httpx.AsyncClient) -> None:
     result = await replay_fixture(client, load_fixture(path, NOW))
     assert result.passed, "\n".join(result.problems)
+
+
+@pytest.mark.parametrize(
+    ("token", "adult"),
+    [
+        ("{{date:now-18y}}", True),  # 18 today
+        ("{{date:now-17y-364d}}", False),  # 17 years and 364 days
+        ("{{date:now-18y+1d}}", False),  # 18 tomorrow
+        ("{{date:now-34y}}", True),
+    ],
+)
+def test_fixture_ages_are_calendar_years(token: str, adult: bool) -> None:
+    """A story's "18-year-old" is 18 as the service counts ages (calendar years, not 365 days)."""
+    from cds_service.fhir.time import youngest_age
+    from cds_tools.fixtures import render
+
+    birth = date.fromisoformat(render(token, NOW))  # a FHIR date, as the views parse it
+    age = youngest_age(birth, NOW)
+    assert age is not None and (age >= 18) is adult
+    if token == "{{date:now-34y}}":
+        assert age == 34

@@ -4,7 +4,8 @@ answer has the body `{"error": <code>, "message": <text>, "details": [...]}`; ne
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cds_service.api.routing import RAW_BODY
 from cds_service.errors import CdsError, DataUnavailable, ServiceError, validation_details
 
 log = logging.getLogger("cds_service")
@@ -31,29 +33,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        details = [
-            {
-                "location": ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body",
-                "problem": str(e.get("msg", "invalid")),
-            }
-            for e in errors[:20]
-        ]
-        malformed = any(
-            e.get("type") == "json_invalid"
-            or (e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",))
-            for e in errors
-        )
-        error = CdsError(
-            400,
-            "malformed-json" if malformed else "invalid-request",
-            "The request body is empty or not valid JSON."
-            if malformed
-            else "The request body is invalid.",
-            details,
-        )
-        return error_response(error)
+        return error_response(await _request_error(request, errors))
 
     @app.exception_handler(ValidationError)
     async def invalid_model(_: Request, exc: ValidationError) -> JSONResponse:
@@ -71,3 +53,48 @@ def install_error_handlers(app: FastAPI) -> None:
         log.error("unexpected_error", extra={"error_class": type(exc).__name__})
         error = CdsError(500, "internal-error", "The service failed to evaluate this request.")
         return error_response(error)
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+async def _request_error(request: Request, errors: Sequence[Any]) -> CdsError:
+    """What is wrong with a request, in words a caller can act on: the Content-Type, where the JSON
+    breaks (line and column), which query parameter, or which body fields."""
+    body_errors = [e for e in errors if tuple(e.get("loc", ()))[:1] == ("body",)]
+    content_type = request.headers.get("content-type", "")
+    if body_errors and request.method == "POST" and not _is_json(content_type):
+        return CdsError(
+            415,
+            "unsupported-media-type",
+            "Send the request body as JSON with the header Content-Type: application/json "
+            f"(received {content_type or 'no Content-Type'}).",
+            [{"location": "header.content-type", "problem": "must be application/json"}],
+        )
+    broken = next((e for e in body_errors if e.get("type") == "json_invalid"), None)
+    if broken is not None:
+        body = request.scope.get(RAW_BODY, b"")
+        position = next((p for p in broken.get("loc", ())[1:] if isinstance(p, int)), 0)
+        line = body.count(b"\n", 0, position) + 1
+        column = position - (body.rfind(b"\n", 0, position) + 1) + 1
+        reason = str((broken.get("ctx") or {}).get("error", "invalid JSON"))
+        return CdsError(
+            400,
+            "malformed-json",
+            f"The request body is not valid JSON: {reason} at line {line}, column {column}.",
+            [{"location": f"line {line}, column {column}", "problem": reason}],
+        )
+    if any(e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in errors):
+        return CdsError(400, "malformed-json", "The request body is empty.", [])
+    details = [
+        {
+            "location": ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body",
+            "problem": str(e.get("msg", "invalid")),
+        }
+        for e in errors[:20]
+    ]
+    if errors and all(tuple(e.get("loc", ()))[:1] == ("query",) for e in errors):
+        return CdsError(400, "invalid-query", "A query parameter is invalid.", details)
+    return CdsError(400, "invalid-request", "The request body is invalid.", details)

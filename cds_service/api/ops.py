@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cds_service.api.deps import RuntimeDep, runtime_of
 from cds_service.errors import CdsError
 from cds_service.observability.access import AccessLogMiddleware
-from cds_service.observability.metrics import STORE_ERRORS, exposition
+from cds_service.observability.metrics import STORE_ERRORS, STORE_UP, exposition
 from cds_service.persistence.analytics import OverrideSummary, override_summary, window
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,12 @@ READY_TIMEOUT_S = 3.0
 router = APIRouter()
 
 
-@router.get("/readyz", summary="Readiness: store reachable and migrated, knowledge loaded")
+@router.get("/readyz", summary="Readiness: can this replica serve hook calls")
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
+    """Ready when this replica can evaluate hook calls (knowledge loaded). The store is a shared
+    dependency: if its state decided readiness, a database restart would take every replica out of
+    the load balancer at once, although each can still evaluate hooks (feedback answers 503 with
+    Retry-After meanwhile). Its state goes in the body, in `cds_store_up` and in alerts."""
     store = runtime.store
     checks = {"knowledge": "ok" if runtime.services else "not-loaded", "store": "timeout"}
     with anyio.move_on_after(READY_TIMEOUT_S):
@@ -40,7 +44,8 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
             STORE_ERRORS.labels("readiness").inc()
             checks["store"] = "unreachable"
             log.warning("store_unreachable", extra={"error_class": type(exc).__name__})
-    ready = all(value == "ok" for value in checks.values())
+    STORE_UP.set(1 if checks["store"] == "ok" else 0)
+    ready = checks["knowledge"] == "ok"
     knowledge = {sid: service.knowledge.fingerprint for sid, service in runtime.services.items()}
     return JSONResponse(
         {"status": "ready" if ready else "not-ready", "checks": checks, "knowledge": knowledge},

@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 # The fixtures' relative time tokens ({{now-48h}}, {{date:now-3d}}): a request that still holds one
 # was copied from fixtures/ without rendering and would be read with nonsense dates.
 _TEMPLATE_TOKENS = (b"{{now", b"{{date:")
+RAW_BODY = "cds.raw_body"
 
 
 class UnrenderedTemplate(HTTPException):
@@ -35,6 +36,7 @@ class _OrjsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()
+            self.scope[RAW_BODY] = body  # for an error handler, whose Request cannot re-read it
             if any(token in body for token in _TEMPLATE_TOKENS):
                 raise UnrenderedTemplate()
             self._json = orjson.loads(body)

@@ -279,23 +279,36 @@ def _require(condition: bool, message: str) -> None:
 KNOWLEDGE_FILES = ("valuesets.yaml", "imaging.yaml", "rules.yaml", "cards.yaml")
 
 
+# libyaml's loader where PyYAML was built with it (the wheels are): ten times faster to start.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Compiled knowledge per folder and content hash: apps built in one process (workers' reloads,
+# tests, tools) share it; it is immutable once built.
+_COMPILED: dict[tuple[str, str], Knowledge] = {}
+
+
 def load_knowledge(folder: Path) -> Knowledge:
-    """Load and validate `valuesets.yaml`, `imaging.yaml` and `rules.yaml` from one folder. Every
-    mistake is a KnowledgeError of one line naming the file, the key and the problem."""
+    """Load and validate the knowledge files of one folder. Every mistake is a KnowledgeError of one
+    line naming the file, the key and the problem."""
     digest = hashlib.sha256()
-    data: dict[str, object] = {}
+    raws: dict[str, bytes] = {}
     for name in KNOWLEDGE_FILES:
         path = folder / name
         try:
-            raw = path.read_bytes()
-            data[name] = yaml.safe_load(raw)
+            raws[name] = path.read_bytes()
         except OSError as exc:
             raise KnowledgeError(f"{path}: cannot be read ({exc.strerror})") from None
+        digest.update(name.encode() + b"\0" + raws[name] + b"\0")
+    key = (str(folder.resolve()), digest.hexdigest())
+    if key in _COMPILED:
+        return _COMPILED[key]
+    data: dict[str, object] = {}
+    for name, raw in raws.items():
+        try:
+            data[name] = yaml.load(raw, Loader=_LOADER)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark else ""
-            raise KnowledgeError(f"{path}:{where}: not valid YAML") from None
-        digest.update(name.encode() + b"\0" + raw + b"\0")
+            raise KnowledgeError(f"{folder / name}:{where}: not valid YAML") from None
     models: list[BaseModel] = []
     schemas: tuple[type[BaseModel], ...] = (ValueSetsFile, ImagingFile, RulesFile, CardsFile)
     for name, model in zip(KNOWLEDGE_FILES, schemas, strict=True):
@@ -303,13 +316,16 @@ def load_knowledge(folder: Path) -> Knowledge:
             models.append(model.model_validate(data[name]))
         except ValidationError as exc:
             first = exc.errors(include_url=False, include_input=False)[0]
-            key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+            where = ".".join(str(p) for p in first["loc"]) or "(top level)"
             more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-            raise KnowledgeError(f"{path_of(folder, name)}: {key}: {first['msg']}{more}") from None
+            raise KnowledgeError(
+                f"{path_of(folder, name)}: {where}: {first['msg']}{more}"
+            ) from None
     valuesets, imaging, rules, cards = models
     assert isinstance(valuesets, ValueSetsFile) and isinstance(imaging, ImagingFile)
     assert isinstance(rules, RulesFile) and isinstance(cards, CardsFile)
-    return Knowledge(valuesets, imaging, rules, cards, digest.hexdigest())
+    knowledge = _COMPILED[key] = Knowledge(valuesets, imaging, rules, cards, digest.hexdigest())
+    return knowledge
 
 
 def path_of(folder: Path, name: str) -> str:

@@ -19,6 +19,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -74,6 +75,17 @@ FEEDBACK_FLAGGED = Counter(
     "Feedback items stored but flagged and kept out of the analytics (unknown card, another "
     "service's card, an override reason the card did not offer).",
     ["service", "flag"],
+)
+ANOMALIES = Counter(
+    "cds_request_anomalies_total",
+    "Hook calls that point at nothing: a patientId matching no resource's subject, or selections "
+    "matching no draft order (answered with no card; logged without PHI).",
+    ["kind"],
+)
+STORE_UP = Gauge(
+    "cds_store_up",
+    "1 when the last readiness check reached a migrated store, else 0 (lowest of live workers).",
+    multiprocess_mode="livemin",
 )
 STORE_ERRORS = Counter(
     "cds_store_errors_total",

@@ -139,18 +139,26 @@ class FeedbackStore:
         if self.url.startswith("sqlite:///") and ":memory:" not in self.url:
             Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
-    def migrate(self) -> None:
+    def migrate(self) -> tuple[str | None, str]:
         """`alembic upgrade head`, safe to run from every worker at once: PostgreSQL serialises it with
-        an advisory lock, SQLite with a lock file beside the database."""
+        an advisory lock, SQLite with a lock file beside the database. Returns the revision before
+        (None for an empty database) and after."""
         self.prepare()
         with self._migration_lock(), self.engine.begin() as connection:
             if self.engine.dialect.name == "postgresql":
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})")
             config = alembic_config(connection)
             tables = set(inspect(connection).get_table_names())
-            if "feedback" in tables and "alembic_version" not in tables:
+            before = None
+            if "alembic_version" in tables:
+                before = connection.execute(
+                    text("SELECT version_num FROM alembic_version")
+                ).scalar()
+            elif "feedback" in tables:
                 command.stamp(config, "0001")  # created by create_all before Alembic came in
+                before = "0001"
             command.upgrade(config, "head")
+        return (str(before) if before is not None else None), str(_head_revision())
 
     def create_schema(self) -> None:
         """Kept for callers written before Alembic: the same as `migrate()`."""

@@ -4,6 +4,7 @@ myelography, DSM...): one classifier for draft orders and for the imaging alread
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from cds_service.knowledge import Knowledge
@@ -17,10 +18,15 @@ def _any(patterns: list[re.Pattern[str]], text: str) -> bool:
 
 
 def classify_study(concept: Any, k: Knowledge) -> str | None:
-    """The study type of an order's code, or None when it is not head or spine imaging."""
-    text = words(concept)
+    """The study type of an order's code, or None when it is not head or spine imaging. Records
+    repeat the same codes and words over and over: answers are memoised (bounded)."""
+    return _classify(tuple(codings(concept)), words(concept), k)
+
+
+@lru_cache(maxsize=4096)
+def _classify(pairs: tuple[tuple[str, str], ...], text: str, k: Knowledge) -> str | None:
     vocab = k.imaging_text
-    keys = (k.systems.key(system, code) for system, code in codings(concept))
+    keys = (k.systems.key(system, code) for system, code in pairs)
     coded = next((k.study_by_code[key] for key in keys if key in k.study_by_code), None)
     if coded is not None:
         if coded in _MYELOGRAPHY_STUDIES and _any(vocab["modality"]["dsm"], text):

@@ -18,6 +18,7 @@ Documented choices (see docs/clinical-rules.md):
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,8 +35,11 @@ from cds_service.fhir.views import (
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.model import Thresholds
 from cds_service.knowledge.terminology import coding_dicts, describe, match, words
+from cds_service.observability.metrics import ANOMALIES
 from cds_service.pipeline.classify import classify_study
 from cds_service.pipeline.history import MYELOGRAPHY, PriorStudy, prior_studies
+
+log = logging.getLogger(__name__)
 
 CLOCK_SKEW = timedelta(minutes=10)
 _INACTIVE_CLINICAL = {"inactive", "remission", "resolved"}
@@ -266,11 +270,20 @@ def patient_facts(
     """All facts the rules read, from every resolved resource whatever prefetch key carried it.
     One pass sorts the patient's resources by type, so each reader sees only its own type."""
     by_type: dict[str, list[dict[str, Any]]] = {}
+    dropped = 0
     for key in resources:
         for r in resources[key]:
             resource_type = r.get("resourceType")
-            if isinstance(resource_type, str) and _is_for_patient(r, patient_id):
+            if not isinstance(resource_type, str):
+                continue
+            if _is_for_patient(r, patient_id):
                 by_type.setdefault(resource_type, []).append(r)
+            else:
+                dropped += 1
+    if dropped and not any(v for kind, v in by_type.items() if kind != "Patient"):
+        # Every resource names another patient: the EHR sent a patientId that matches none.
+        ANOMALIES.labels("patient-matches-no-resource").inc()
+        log.warning("patient_matches_no_resource", extra={"resources_of_others": dropped})
     punctures, uncertain, patches = _procedures(by_type.get("Procedure", []), k, now, t)
     findings = _conditions(by_type.get("Condition", []), k, now, t) + _observations(
         by_type.get("Observation", []), k, now, t

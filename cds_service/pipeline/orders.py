@@ -10,6 +10,7 @@ from typing import Any
 from cds_service.fhir.views import ServiceRequestView, read_resources
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.terminology import coding_dicts, codings, describe, match, words
+from cds_service.observability.metrics import ANOMALIES
 from cds_service.pipeline.classify import classify_study
 from cds_service.pipeline.facts import Finding
 
@@ -52,6 +53,12 @@ def draft_imaging_orders(
         None if selections is None else {s.split("/")[-1] for s in selections if isinstance(s, str)}
     )
     orders: dict[str, ImagingOrder] = {}
+    if wanted and not any(isinstance(r.get("id"), str) and r["id"] in wanted for r in raw):
+        ANOMALIES.labels("selection-matches-no-draft-order").inc()
+        log.warning(
+            "selection_matches_no_draft_order",
+            extra={"selections": len(wanted), "draft_orders": len(raw)},
+        )
     for item in read_resources(raw, ServiceRequestView):
         order_id = item.model.id
         if order_id is None:

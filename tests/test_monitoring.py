@@ -1,0 +1,62 @@
+"""Operations artefacts (deploy/monitoring): the alert rules pass `promtool check rules`, and the rules
+and the Grafana dashboard name only metrics the service really exports."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client import REGISTRY
+
+import cds_service.security.fhir_servers  # noqa: F401  (registers its counter, as the app does)
+from cds_service.observability import metrics  # noqa: F401
+
+MONITORING = Path(__file__).resolve().parent.parent / "deploy" / "monitoring"
+# Prometheus's own series, not the service's.
+PROMETHEUS_SERIES = {"up"}
+METRIC = re.compile(r"\b(cds_[a-z_]+|up)\b")
+
+
+def exported_names() -> set[str]:
+    names: set[str] = set()
+    for family in REGISTRY.collect():
+        for sample in family.samples:
+            names.add(sample.name)
+        names.add(family.name)
+        if family.type == "counter":
+            names.add(f"{family.name}_total")
+    return names
+
+
+def referenced(text: str) -> set[str]:
+    return set(METRIC.findall(text)) - PROMETHEUS_SERIES
+
+
+def test_alert_rules_pass_promtool() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (.ci/run installs Debian's prometheus package)")
+    result = subprocess.run(
+        [promtool, "check", "rules", str(MONITORING / "alerts.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 8 rules found" in result.stdout
+
+
+def test_rules_and_dashboard_name_only_exported_metrics() -> None:
+    exported = exported_names()
+    rules = yaml.safe_load((MONITORING / "alerts.yaml").read_text())
+    exprs = " ".join(r["expr"] for g in rules["groups"] for r in g["rules"])
+    dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text())
+    targets = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for name in referenced(exprs) | referenced(targets):
+        assert name in exported, f"{name} is not a metric the service exports"
+    assert len(referenced(exprs)) >= 6 and len(referenced(targets)) >= 10
