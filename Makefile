@@ -4,6 +4,7 @@
 #   make test   lint, type-check and run the whole test suite
 #   make test-fast  the fast tier only (no browser, PostgreSQL, fuzz or slow tests): seconds
 #   make fuzz   the long fuzz run (docs/security.md), beyond the fuzzing inside `make test`
+#   make screenshots  refresh docs/images/ (the demo page in Chromium, five cases)
 #   make bench  the benchmark (bench/README.md): a few minutes; writes bench/results/ and README.md
 # Each creates .venv/ and installs the project into it first (again whenever pyproject.toml changes).
 
@@ -16,7 +17,7 @@ PORT ?= 8080
 
 BENCH_STAMP := $(VENV)/.bench-stamp
 
-.PHONY: run test test-fast fuzz bench
+.PHONY: run test test-fast fuzz bench screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +36,11 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not browser and not postgres and not fuzz and not slow"
+
+# The demo page in Chromium (Debian's): refreshes docs/images/ from the screenshot test.
+screenshots: $(STAMP)
+	$(BIN)/pytest -q tests/test_demo_browser.py -k screenshots
+	mkdir -p docs/images && cp test-artifacts/demo-*-1280.png docs/images/
 
 fuzz: $(STAMP)
 	$(BIN)/python tools/fuzz.py --examples $(or $(FUZZ_EXAMPLES),1000)

@@ -400,3 +400,14 @@ async def test_requests_that_point_at_nothing_are_logged_and_counted(
     assert {"patient_matches_no_resource", "selection_matches_no_draft_order"} <= events
     after = (count("patient-matches-no-resource"), count("selection-matches-no-draft-order"))
     assert after == (before[0] + 1, before[1] + 1)
+
+
+@pytest.mark.anyio
+async def test_api_docs_work_offline(client: httpx.AsyncClient) -> None:
+    page = await client.get("/docs")
+    assert page.status_code == 200
+    assert "docs-assets/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    bundle = await client.get("/docs-assets/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and len(bundle.content) > 100_000
+    assert (await client.get("/docs-assets/swagger-ui.css")).status_code == 200

@@ -26,6 +26,7 @@ from tests.demo_helpers import (
 pytestmark = [pytest.mark.browser, requires_chromium]
 
 DSM = "Radiographic myelography, digital subtraction, complete spine"
+REPLACE_LABEL = "Replace MRI brain without and with contrast with DSM of the complete spine"
 
 
 def stored_rows(settings: Settings) -> list[dict[str, Any]]:
@@ -44,25 +45,25 @@ def test_persistent_pdph_accepting_dsm_stores_feedback(settings: Settings, tmp_p
     app = create_app(settings)
     with running_server(app) as base_url, chromium_page(tmp_path / "profile") as page:
         open_demo(page, base_url)
+        # Choosing a scenario loads it and sends it.
         page.select_option("#fixture-select", "seed-persistent-45f-4-days-after-lp")
         page.wait_for_selector("#fixture-info:not([hidden])")
         assert "four days ago" in page.inner_text("#fixture-story")
-        page.click("#send")
-
-        card = page.locator("article.card")
+        card = page.locator("article.card[data-scenario=pdph-persistent]")
         card.wait_for()
         assert card.count() == 1
         assert "indicator-warning" in (card.get_attribute("class") or "")
         assert card.get_attribute("data-scenario") == "pdph-persistent"
         assert card.locator(".badge").inner_text().lower() == "warning"
         detail = card.locator(".detail")
-        assert detail.locator("strong").count() >= 3  # the Markdown detail is rendered...
-        assert detail.locator("li").count() >= 4
-        assert "**" not in detail.inner_text()  # ...not shown raw
+        assert detail.locator("strong").count() == 2  # the Markdown detail (why, what to do)...
+        assert "**" not in detail.inner_text()  # ...rendered, not shown raw
         assert (card.locator(".source a").get_attribute("href") or "").startswith("https://")
         assert card.locator(".override-reason option").count() >= 2
+        assert card.locator(".override-reason").input_value() == ""  # no reason preselected
+        assert card.locator("button.override-send").is_disabled()
 
-        accept = card.locator("button.accept", has_text=DSM)
+        accept = card.locator("button.accept", has_text=REPLACE_LABEL)
         assert accept.count() == 1
         actions = card.locator(".suggestion .actions").inner_text()
         assert "Cancel" in actions and "ServiceRequest/sr-mri-brain" in actions
@@ -98,15 +99,15 @@ def test_pasted_sandbox_request_overridden_with_a_reason(
     )
     with running_server(create_app(settings)) as base_url, chromium_page(tmp_path / "p") as page:
         open_demo(page, base_url)
+        page.select_option("#fixture-select", "")  # "paste your own"
         page.select_option("#service-select", "pdph-imaging-order-sign")
         page.fill("#request-json", json.dumps(fixture["request"]))
         # the pasted request's hook picks the service
         assert page.input_value("#service-select") == "pdph-imaging-order-select"
         page.click("#send")
 
-        card = page.locator("article.card")
+        card = page.locator("article.card[data-scenario=pdph-acute]")
         card.wait_for()
-        assert card.get_attribute("data-scenario") == "pdph-acute"
         assert "Cancel" in card.locator(".suggestion .actions").inner_text()
         reason = card.locator(".override-reason option").nth(1)
         reason_text = reason.inner_text()
@@ -145,3 +146,44 @@ def test_markdown_renderer_builds_elements_and_never_markup(
         '<ol><li>first</li><li><a href="https://example.org" target="_blank" '
         'rel="noopener noreferrer">link</a> [bad](javascript:alert(1))</li></ol>'
     )
+
+
+# The screenshots README and docs show (make screenshots copies the 1280 px ones to docs/images).
+SCREENSHOT_CASES = {
+    "acute": "seed-acute-34f-after-ms-workup-lp",
+    "persistent": "seed-persistent-45f-4-days-after-lp",
+    "red-flags": "eclampsia-after-labour-epidural-ct-head",
+    "silent": "ms-workup-mri-without-headache-is-silent",
+    "multi-order": "multiple-orders-persistent-order-sign",
+}
+
+
+@pytest.mark.parametrize("width", [1280, 480])
+def test_screenshots_and_a_card_in_view_at_sidebar_width(
+    settings: Settings, tmp_path: Path, width: int
+) -> None:
+    settings = without_auth(settings, demo_enabled=True)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with running_server(create_app(settings)) as base_url, chromium_page(tmp_path / "p") as page:
+        page.set_viewport_size({"width": width, "height": 900})
+        for name, fixture in SCREENSHOT_CASES.items():
+            page.goto(f"{base_url}/demo?fixture={fixture}")
+            page.wait_for_selector("body[data-ready=true]")
+            page.wait_for_selector("#raw:not([hidden])")
+            assert page.locator("#patient-banner").is_visible()  # not an empty grey bar
+            cards = page.locator("article.card")
+            if name == "silent":
+                assert cards.count() == 0
+                assert page.locator("#cards .no-card").is_visible()  # inside the EHR panel
+            else:
+                assert cards.count() >= 1
+                for select in cards.locator(".override-reason").all():
+                    assert select.input_value() == ""
+                box = cards.first.bounding_box()
+                assert box is not None
+                # In view without scrolling sideways, and near the top at sidebar width.
+                assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1
+                if width == 480:
+                    assert box["y"] < 900, "the first card must be in the viewport"
+            page.screenshot(path=str(ARTIFACTS / f"demo-{name}-{width}.png"), full_page=True)
+        assert page.errors == []

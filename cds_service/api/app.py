@@ -13,6 +13,9 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from cds_service import __version__
 from cds_service.api.deps import Clock, Runtime, utc_now
@@ -39,6 +42,25 @@ def _install_demo(app: FastAPI) -> None:
         log.info("demo_page_unavailable")
         return
     app.include_router(router)
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the swagger-ui-bundle package: works offline, no CDN."""
+    import swagger_ui_bundle
+
+    app.mount(
+        "/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), "docs-assets"
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} · API",
+            swagger_js_url="docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="docs-assets/swagger-ui.css",
+            swagger_favicon_url="docs-assets/favicon-32x32.png",
+        )
 
 
 def create_app(
@@ -81,11 +103,14 @@ def create_app(
         description="CDS Hooks 2.0 service giving ACR Appropriateness Criteria advice on head and "
         "spine imaging for suspected post-dural-puncture headache.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
     install_error_handlers(app)
     app.include_router(hooks_router)
     app.include_router(explain_router)
+    _install_docs(app)
     _install_demo(app)
     install_security(app, settings, runtime.store.engine)
     install_operations(app)  # last: its access log is the outermost middleware, 401s included

@@ -309,6 +309,11 @@ function renderCard(card) {
       sourceLink,
       source.topic?.display ? el("span", { class: "muted" }, ` · ${source.topic.display}`) : null,
     ),
+    ...(card.links || [])
+      .filter((link) => link.type === "absolute" && /^https?:\/\//.test(link.url))
+      .map((link) =>
+        el("p", { class: "link" }, el("a", { href: link.url, target: "_blank", rel: "noopener noreferrer" }, link.label)),
+      ),
   );
 
   const suggestions = card.suggestions || [];
@@ -359,10 +364,14 @@ function renderCard(card) {
 
   const reasons = card.overrideReasons || [];
   if (reasons.length) {
+    // No reason is preselected: only a reason the clinician chose may be sent.
     const select = el(
       "select",
       { class: "override-reason", "aria-label": "Override reason" },
-      reasons.map((r, i) => el("option", { value: String(i) }, r.display || r.code)),
+      [
+        el("option", { value: "", selected: "", disabled: "" }, "Choose a reason…"),
+        ...reasons.map((r, i) => el("option", { value: String(i) }, r.display || r.code)),
+      ],
     );
     const comment = el("input", { type: "text", class: "override-comment", placeholder: "Comment (optional)", "aria-label": "Comment" });
     article.append(
@@ -377,7 +386,9 @@ function renderCard(card) {
           {
             type: "button",
             class: "override-send",
+            disabled: "",
             onclick: () => {
+              if (select.value === "") return;
               const reason = reasons[Number(select.value)];
               const overrideReason = { reason };
               if (comment.value.trim()) overrideReason.userComment = comment.value.trim();
@@ -395,6 +406,10 @@ function renderCard(card) {
       ),
     );
   }
+  const send = article.querySelector("button.override-send");
+  article.querySelector("select.override-reason")?.addEventListener("change", (e) => {
+    if (send) send.disabled = e.target.value === "";
+  });
   article.append(el("p", { class: "feedback-status", role: "status" }));
   return article;
 }
@@ -422,7 +437,11 @@ function renderSystemActions(response) {
 function renderResponse(request, response) {
   renderPatient(request.prefetch?.patient);
   renderOrders(request);
-  $("cards").replaceChildren(...response.cards.map(renderCard));
+  $("cards").replaceChildren(
+    ...(response.cards.length
+      ? response.cards.map(renderCard)
+      : [el("p", { class: "no-card" }, "No card: the service stays silent for this request.")]),
+  );
   renderSystemActions(response);
   $("raw-json").textContent = JSON.stringify(response, null, 2);
   $("raw").hidden = false;
@@ -431,18 +450,26 @@ function renderResponse(request, response) {
 // ---- start -----------------------------------------------------------------------------------
 
 async function start() {
-  $("fixture-select").addEventListener("change", (e) => loadFixture(e.target.value).catch((err) => setStatus(explain(err), "error")));
+  // Choosing a scenario loads it and sends it, as an EHR would call the service.
+  $("fixture-select").addEventListener("change", (e) =>
+    loadFixture(e.target.value)
+      .then(() => (e.target.value ? send() : undefined))
+      .catch((err) => setStatus(explain(err), "error")),
+  );
   $("request-json").addEventListener("input", followHookOfPastedRequest);
   $("send").addEventListener("click", send);
   try {
     await loadServices();
     const fixtures = await loadFixtureList();
+    // A scenario is always chosen (the one in ?fixture=, else the first) and sent at once.
     const wanted = new URLSearchParams(window.location.search).get("fixture");
-    if (wanted && fixtures.some((f) => f.name === wanted)) {
-      $("fixture-select").value = wanted;
-      await loadFixture(wanted);
+    const chosen = fixtures.find((f) => f.name === wanted) || fixtures[0];
+    if (chosen) {
+      $("fixture-select").value = chosen.name;
+      await loadFixture(chosen.name);
+      await send();
     } else {
-      setStatus(`${fixtures.length} scenarios available. Pick one, or paste a request.`);
+      setStatus("No scenario available: paste a request.");
     }
     document.body.dataset.ready = "true";
   } catch (error) {
