@@ -35,7 +35,7 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not browser and not postgres and not fuzz and not slow"
+	$(BIN)/pytest -m "not browser and not postgres and not fuzz and not slow and not chaos"
 
 # The demo page in Chromium (Debian's): refreshes docs/images/ from the screenshot test.
 screenshots: $(STAMP)

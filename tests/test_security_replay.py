@@ -184,3 +184,34 @@ async def test_jwks_cache_refuses_an_oversized_key_set() -> None:
             cache = JwksCache(client, ttl_s=100, refresh_interval_s=0)
             with pytest.raises(JwksUnavailable):
                 await cache.key(url, "any")
+
+
+@pytest.mark.anyio
+async def test_redis_cache_is_shared_across_replicas() -> None:
+    """Two replicas (two clients) on one Redis: a token id is accepted once, by either of them."""
+    import uuid as uuid_module
+
+    import redis.asyncio
+
+    probe = redis.asyncio.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=1.0)
+    try:
+        await probe.ping()
+    except Exception as exc:
+        pytest.skip(f"no Redis answers on 127.0.0.1:6379 ({type(exc).__name__})")
+    finally:
+        await probe.aclose()
+    from cds_service.security.replay import RedisReplayCache
+
+    one, two = (
+        RedisReplayCache("redis://127.0.0.1:6379/0"),
+        RedisReplayCache("redis://127.0.0.1:6379/0"),
+    )
+    jti = str(uuid_module.uuid4())
+    expires = time.time() + 60
+    try:
+        assert await one.first_use("https://ehr.example.org", jti, expires) is True
+        assert await two.first_use("https://ehr.example.org", jti, expires) is False
+        assert await one.first_use("https://other.example.org", jti, expires) is True
+    finally:
+        await one.close()
+        await two.close()

@@ -15,7 +15,12 @@ from starlette.middleware.cors import CORSMiddleware
 
 from cds_service.security.auth import Authenticator
 from cds_service.security.middleware import AuthMiddleware, BodySizeLimitMiddleware
-from cds_service.security.replay import DatabaseReplayCache, MemoryReplayCache, ReplayCache
+from cds_service.security.replay import (
+    DatabaseReplayCache,
+    MemoryReplayCache,
+    RedisReplayCache,
+    ReplayCache,
+)
 from cds_service.security.settings import SecuritySettings
 
 log = logging.getLogger("cds_service.security")
@@ -29,11 +34,13 @@ def install_security(app: FastAPI, settings: SecuritySettings, engine: Engine) -
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     authenticator: Authenticator | None = None
     if settings.auth_required:
-        replay: ReplayCache = (
-            DatabaseReplayCache(engine)
-            if settings.replay_cache == "database"
-            else MemoryReplayCache(settings.replay_cache_max_entries)
-        )
+        replay: ReplayCache
+        if settings.replay_cache == "redis":
+            replay = RedisReplayCache(settings.redis_url)
+        elif settings.replay_cache == "database":
+            replay = DatabaseReplayCache(engine)
+        else:
+            replay = MemoryReplayCache(settings.replay_cache_max_entries)
         authenticator = Authenticator(settings, replay)
         app.add_middleware(
             AuthMiddleware,

@@ -4,7 +4,8 @@ Two implementations of one small interface: `MemoryReplayCache` (default; per pr
 `DatabaseReplayCache` (a table with a unique key, shared by every worker and replica that uses the
 same DATABASE_URL; the table is part of the store's schema, created by its Alembic migrations). With
 several workers the in-memory cache lets a token be replayed once per worker, so multi-worker
-deployments select the database cache (CDS_REPLAY_CACHE=database)."""
+deployments select a shared cache: Redis (CDS_REPLAY_CACHE=redis, one `SET key NX EX ttl` per call,
+no database write on the request path) or the database (CDS_REPLAY_CACHE=database, the fallback)."""
 
 from __future__ import annotations
 
@@ -123,3 +124,25 @@ class DatabaseReplayCache:
             return int(
                 connection.execute(select(func.count()).select_from(jwt_replay)).scalar_one()
             )
+
+
+class RedisReplayCache:
+    """Shared by every replica using the same Redis: `SET key 1 NX EX ttl` succeeds only for the first
+    use of a token id, and Redis expires the key with the token. A Redis error fails closed (the
+    token is refused), like every other verification failure."""
+
+    def __init__(self, url: str, now: WallClock = time.time) -> None:
+        import redis.asyncio
+
+        self.client = redis.asyncio.Redis.from_url(
+            url, socket_timeout=1.0, socket_connect_timeout=1.0
+        )
+        self.now = now
+
+    async def first_use(self, issuer: str, jti: str, expires_at: float) -> bool:
+        ttl = max(1, int(expires_at - self.now()) + 1)
+        key = f"cds:jti:{token_key(issuer, jti)}"
+        return bool(await self.client.set(key, b"1", nx=True, ex=ttl))
+
+    async def close(self) -> None:
+        await self.client.aclose()

@@ -31,7 +31,8 @@ class SecuritySettings(BaseModel):
     jwks_cache_ttl_s: float = Field(default=600.0, gt=0)
     jwks_refresh_interval_s: float = Field(default=30.0, ge=0)
     jwks_timeout_s: float = Field(default=2.0, gt=0)
-    replay_cache: Literal["memory", "database"] = "memory"
+    replay_cache: Literal["memory", "database", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"  # CDS_REDIS_URL, for CDS_REPLAY_CACHE=redis
     replay_cache_max_entries: int = Field(default=100_000, gt=0)
 
     cors_origins: str = "*"  # "*", a comma-separated list, or a JSON list of origins
