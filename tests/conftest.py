@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,8 @@ from cds_service.config import HOOKS_DIR, Settings
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.registry import load_services
 from cds_tools.fixtures import FIXTURES_DIR, load_fixture
-
-NOW = datetime(2026, 11, 24, 15, 30, tzinfo=UTC)
+from tests.support.client import asgi_client
+from tests.support.clock import NOW
 
 
 @pytest.fixture
@@ -46,12 +46,8 @@ def make_app(settings: Settings) -> Callable[..., FastAPI]:
 
 @pytest.fixture
 async def client(make_app: Callable[..., FastAPI]) -> AsyncIterator[httpx.AsyncClient]:
-    app = make_app()
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            c.app = app  # type: ignore[attr-defined]
-            yield c
+    async with asgi_client(make_app()) as c:
+        yield c
 
 
 def fixture(name: str, now: datetime = NOW) -> dict[str, Any]:

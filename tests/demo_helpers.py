@@ -18,6 +18,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from cds_service.config import Settings
+from tests.support.client import asgi_client
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM_ARGS = [
@@ -108,8 +109,5 @@ async def app_client(
     make_app: Callable[..., FastAPI], **overrides: object
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client over ASGI to an app built by conftest's `make_app`, with its lifespan running."""
-    app = make_app(**overrides)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
+    async with asgi_client(make_app(**overrides)) as client:
+        yield client

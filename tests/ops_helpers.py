@@ -8,7 +8,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -17,8 +17,9 @@ from sqlalchemy import create_engine, text
 
 from cds_service.api.app import create_app
 from cds_service.config import Settings
+from tests.support.client import asgi_client
+from tests.support.clock import NOW
 
-NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 SELECT = "pdph-imaging-order-select"
 SIGN = "pdph-imaging-order-sign"
 OVERRIDE_SYSTEM = "urn:pdph-imaging:override-reason"
@@ -189,12 +190,8 @@ async def app_client(
     settings: Settings, clock: Any = lambda: NOW
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client talking to a fresh app over ASGI, with the app's lifespan running."""
-    app = create_app(settings, clock=clock)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://cds.test") as client:
-            client.app = app  # type: ignore[attr-defined]
-            yield client
+    async with asgi_client(create_app(settings, clock=clock), "http://cds.test") as client:
+        yield client
 
 
 async def call_hook(client: httpx.AsyncClient, request: dict[str, Any]) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,9 @@ from cds_service.api.app import create_app
 from cds_service.config import Settings
 from cds_service.wire import CdsResponse
 from tests.builders import empty_values
+from tests.support.client import asgi_client
+from tests.support.clock import NOW
 
-NOW = datetime(2026, 11, 24, 15, 30, tzinfo=UTC)
 BASE_URL = "http://testserver"
 ISSUER = "https://ehr.example.org"
 JWKS_URL = "https://ehr.example.org/.well-known/jwks.json"
@@ -130,10 +131,8 @@ def open_settings(tmp_path: Path, **overrides: Any) -> Settings:
 @asynccontextmanager
 async def app_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client bound to the app, with the app's lifespan running."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
-            yield client
+    async with asgi_client(app, BASE_URL) as client:
+        yield client
 
 
 @asynccontextmanager

@@ -104,7 +104,7 @@ async def test_cli_prints_the_same_table(tmp_path: Path, monkeypatch: pytest.Mon
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == (
-        "Cards shown, accepted and overridden from 2026-11-23T12:00:00Z to 2026-11-24T13:00:00Z"
+        "Cards shown, accepted and overridden from 2026-11-23T15:30:00Z to 2026-11-24T16:30:00Z"
     )
     rows = [line.split() for line in lines[4:]]
     assert ["pdph-acute", "(all)", "3", "1", "2"] in rows
