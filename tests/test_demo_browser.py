@@ -187,3 +187,40 @@ def test_screenshots_and_a_card_in_view_at_sidebar_width(
                     assert box["y"] < 900, "the first card must be in the viewport"
             page.screenshot(path=str(ARTIFACTS / f"demo-{name}-{width}.png"), full_page=True)
         assert page.errors == []
+
+
+def test_override_analytics_page_in_chromium(settings: Settings, tmp_path: Path) -> None:
+    """The informaticists' page: a bar per outcome and week, and the top override reasons."""
+    import asyncio
+
+    import httpx
+
+    from tests.ops_helpers import ward_day
+    from tests.support.clock import NOW
+
+    settings = without_auth(settings)
+    app = create_app(settings, clock=lambda: NOW)
+    with running_server(app) as base_url:
+
+        async def populate() -> None:
+            async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+                await ward_day(client)
+
+        asyncio.run(populate())  # before Playwright's own event loop starts
+        with chromium_page(tmp_path / "p") as page:
+            page.goto(f"{base_url}/analytics")
+            svg = page.locator("svg[role=img]")
+            svg.wait_for()
+            assert svg.locator("rect.bar.shown").count() == 8
+            heights = [
+                float(h or 0)
+                for h in svg.locator("rect.bar.overridden").evaluate_all(
+                    "bars => bars.map(b => b.getAttribute('height'))"
+                )
+            ]
+            assert heights[-1] > 0  # this week's overrides are drawn
+            table = page.locator("table").inner_text()
+            assert "pdph-acute" in table and "Severe or refractory headache (2)" in table
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "analytics-page.png"), full_page=True)
+            assert page.errors == []

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from cds_service import __version__
+from cds_service.api.analytics_page import router as analytics_page_router
 from cds_service.api.deps import Clock, Runtime, utc_now
 from cds_service.api.errors import install_error_handlers
 from cds_service.api.explain import router as explain_router
@@ -110,6 +111,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(hooks_router)
     app.include_router(explain_router)
+    app.include_router(analytics_page_router)
     _install_docs(app)
     _install_demo(app)
     install_security(app, settings, runtime.store.engine)

@@ -67,7 +67,7 @@ def explanation(k: Knowledge, scenario: Scenario, values: dict[str, str]) -> str
     )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
         f"<title>{_text(rules.title, values)}</title><style>{_STYLE}</style></head>"
         f"<body>{''.join(sections)}</body></html>"
     )
