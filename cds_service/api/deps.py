@@ -51,7 +51,8 @@ def runtime_of(app: FastAPI) -> Runtime:
     return runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI would run a plain `def` dependency in a worker thread on every request.
     return runtime_of(request.app)
 
 
