@@ -271,11 +271,12 @@ def large_patient_request(
 
 
 def scaled_request(now: datetime, total: int, seed: int = 6) -> dict[str, Any]:
-    """A large patient of about `total` resources, split like the large patient (1000:200:500)."""
+    """A patient of about `total` resources, split like the large patient (1000:200:500), without
+    imaging reports, so the scaling rows stay comparable across runs."""
     conditions = max(1, round(total * 1000 / 1700))
     procedures = max(1, round(total * 200 / 1700))
     observations = max(1, total - conditions - procedures)
-    return large_patient_request(now, conditions, procedures, observations, seed)
+    return large_patient_request(now, conditions, procedures, observations, seed, imaging_reports=0)
 
 
 def resource_count(request: dict[str, Any]) -> int:

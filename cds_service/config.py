@@ -12,7 +12,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cds_service.security.settings import SecuritySettings
 
-HOOKS_DIR = Path(__file__).resolve().parent.parent / "hooks"
+
+def _default_hooks_dir() -> Path:
+    """hooks/ of a source checkout when the package runs from one; else ./hooks of the working
+    directory (an installed package: the Docker image sets CDS_HOOKS_DIR)."""
+    checkout = Path(__file__).resolve().parent.parent / "hooks"
+    return checkout if checkout.is_dir() else Path.cwd() / "hooks"
+
+
+HOOKS_DIR = _default_hooks_dir()
 
 # The public CDS Hooks sandbox (docs/sandbox.md): its issuer, the JWKS it names in every token's
 # `jku`, its origin, and its default FHIR servers (DSTU2 by default; R4 selectable).

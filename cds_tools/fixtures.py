@@ -11,6 +11,7 @@ A string value that is exactly one token is replaced:
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -23,7 +24,13 @@ _PART = re.compile(r"([+-])((?:\d+(?:\.\d+)?[ydhm])+)")
 _UNIT = re.compile(r"(\d+(?:\.\d+)?)([ydhm])")
 _UNIT_HOURS = {"d": 24.0, "h": 1.0, "m": 1 / 60}
 
-FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
+# fixtures/ of a source checkout; else CDS_FIXTURES_DIR, else ./fixtures (an installed package).
+_CHECKOUT_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES_DIR = (
+    _CHECKOUT_FIXTURES
+    if _CHECKOUT_FIXTURES.is_dir()
+    else Path(os.environ.get("CDS_FIXTURES_DIR", Path.cwd() / "fixtures"))
+)
 
 
 def _shift(now: datetime, text: str) -> datetime:

@@ -24,11 +24,12 @@ def _expected() -> list[dict[str, Any]]:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("total", [10, 100, 1000, 1700])
+@pytest.mark.parametrize("total", [10, 100, 1000, 1900])
 async def test_large_patients_get_the_seed_cards(client: httpx.AsyncClient, total: int) -> None:
+    # The large patient: 1,700 resources plus 200 radiology reports of imaging history.
     request = (
         payloads.large_patient_request(NOW)
-        if total == 1700
+        if total == 1900
         else payloads.scaled_request(NOW, total)
     )
     assert abs(payloads.resource_count(request) - total) <= 2

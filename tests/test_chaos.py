@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -82,11 +83,12 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster() -> Iterator[Cluster]:
     if not (PG_BIN / "initdb").exists():
         pytest.skip(f"no PostgreSQL 15 binaries at {PG_BIN}")
-    folder = tmp_path_factory.mktemp("chaos-pg")
-    os.chmod(folder, 0o777)
+    # Directly under /tmp: the postgres user must reach it (pytest's own temp root is private).
+    folder = Path(tempfile.mkdtemp(prefix="cds-chaos-pg-"))
+    os.chmod(folder, 0o755)
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres")
     initdb = [str(PG_BIN / "initdb"), "-D", str(folder / "data"), "-U", "postgres", "-A", "trust"]
@@ -102,6 +104,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             ),
             capture_output=True,
         )
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _replica(port: int, database_url: str, log: Path) -> subprocess.Popen[bytes]:
