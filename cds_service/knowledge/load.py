@@ -47,6 +47,10 @@ class Knowledge:
         content_hash: str = "unhashed",
     ) -> None:
         self.cards = cards
+        # Finding groups (rules.yaml) as sets, computed once: the predicates read them per order.
+        self.finding_groups = {
+            name: frozenset(keys) for name, keys in rules.finding_groups.model_dump().items()
+        }
         self.version = rules.version
         self.content_hash = content_hash
         # What cards, audit rows and /readyz name: any rating traces back to the rules behind it.

@@ -6,7 +6,7 @@ module holds the small fixed set of predicates it composes, each a question abou
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -46,7 +46,7 @@ class Situation:
     patient: PatientFacts
     findings: list[Finding]
     kinds: frozenset[str]
-    groups: dict[str, frozenset[str]]
+    groups: Mapping[str, frozenset[str]]
     puncture: ProcedureEvent | None  # the most recent dated puncture in the look-back
     hours: float | None
     patch: ProcedureEvent | None  # a blood patch after that puncture
@@ -54,10 +54,7 @@ class Situation:
     diagnosis: ProcedureEvent | None  # the oldest dated one, standing for an unrecorded puncture
     thresholds: Thresholds
     now: datetime
-    repeat_group: Callable[[str], str]
-
-    def groups_of_study(self, study_type: str) -> str:
-        return self.repeat_group(study_type)
+    repeat_group: Callable[[str], str]  # which studies repeat each other (imaging.yaml)
 
     def has(self, group: str) -> bool:
         return bool(self.kinds & self.groups[group])
@@ -90,9 +87,9 @@ def _repeated(s: Situation) -> PriorStudy | None:
     """An MRI of the drafted order's group already done within the SIH look-back."""
     if not s.order.study_type.startswith("mri-"):
         return None
-    group = s.groups_of_study(s.order.study_type)
+    group = s.repeat_group(s.order.study_type)
     studies = s.studies_within(s.thresholds.sih_lookback_days)
-    return next((p for p in studies if s.groups_of_study(p.study_type) == group), None)
+    return next((p for p in studies if s.repeat_group(p.study_type) == group), None)
 
 
 def _headache_since(s: Situation) -> bool:
@@ -188,7 +185,7 @@ def situation(
     t: Thresholds,
     now: datetime,
 ) -> Situation:
-    groups = {name: frozenset(keys) for name, keys in k.rules.finding_groups.model_dump().items()}
+    groups = k.finding_groups
     findings = patient.findings + reason.findings
     puncture = patient.punctures[0] if patient.punctures else None
     patch = next(

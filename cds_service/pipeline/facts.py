@@ -169,7 +169,7 @@ def _conditions(
         return bool(match(resource.get("code"), k.findings))
 
     oldest = now - timedelta(days=t.lookback_days)
-    durable = set(k.rules.finding_groups.durable)
+    durable = k.finding_groups["durable"]
     findings: list[Finding] = []
     for item in read_resources(raw, ConditionView, relevant):
         at = _condition_time(item.model)
@@ -306,7 +306,7 @@ def _myelography_after_headache(
 ) -> tuple[list[ProcedureEvent], list[PriorStudy]]:
     """A myelography done after a recorded headache is imaging history, not a new puncture that
     restarts the clock; one with no headache recorded before it is a puncture like any other."""
-    headache = set(k.rules.finding_groups.headache_evidence)
+    headache = k.finding_groups["headache_evidence"]
     first = min((f.at.at for f in findings if f.kind in headache and f.at), default=None)
     kept, studies = [], []
     for event in punctures:
