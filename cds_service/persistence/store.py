@@ -129,8 +129,17 @@ class FeedbackStore:
             )
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
+        # Audit rows are written after every hook call: they do not wait for the disk. On SQLite a
+        # connection of their own commits without fsync (WAL, synchronous=NORMAL); the next
+        # feedback commit (synchronous=FULL) makes them durable too. On PostgreSQL each audit
+        # transaction is an asynchronous commit (synchronous_commit off). Feedback, which must
+        # never be lost once acknowledged, keeps full durability.
+        self.audit_engine = self.engine
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            if self.engine.pool.__class__ is not StaticPool:
+                self.audit_engine = create_engine(url)
+                event.listen(self.audit_engine, "connect", _sqlite_audit_pragmas)
 
     # -- schema -------------------------------------------------------------------------------------
 
@@ -256,7 +265,9 @@ class FeedbackStore:
         arrived for their cards before them."""
         if not records:
             return
-        with self.engine.begin() as connection:
+        with self.audit_engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             for record in records:
                 audit_id = connection.execute(
                     audit.insert().returning(audit.c.id),
@@ -355,6 +366,13 @@ def _reason(item: FeedbackItem, attribute: str) -> str | None:
         return None
     value = getattr(item.overrideReason.reason, attribute)
     return str(value) if value is not None else None
+
+
+def _sqlite_audit_pragmas(dbapi_connection: object, record: object) -> None:
+    _sqlite_pragmas(dbapi_connection, record)
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
