@@ -18,6 +18,7 @@ from cds_service.knowledge.registry import load_services
 from cds_tools.fixtures import FIXTURES_DIR, load_fixture
 from tests.support.client import asgi_client
 from tests.support.clock import NOW
+from tests.support.database import migrated_sqlite
 
 
 @pytest.fixture
@@ -33,7 +34,11 @@ def knowledge() -> Knowledge:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     # The clinical and API tests are not about authentication (tests/test_security_*.py are).
-    return Settings(database_url=f"sqlite:///{tmp_path / 'feedback.sqlite3'}", auth_required=False)
+    return Settings(
+        database_url=migrated_sqlite(tmp_path / "feedback.sqlite3"),
+        auth_required=False,
+        migrate_on_startup=False,
+    )
 
 
 @pytest.fixture

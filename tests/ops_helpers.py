@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from cds_service.api.app import create_app
 from cds_service.config import Settings
 from tests.support.client import asgi_client
 from tests.support.clock import NOW
+from tests.support.database import migrated_sqlite
 
 SELECT = "pdph-imaging-order-select"
 SIGN = "pdph-imaging-order-sign"
@@ -181,7 +183,13 @@ def feedback_item(
 
 
 def settings_for(database_url: str, **overrides: Any) -> Settings:
-    """Operations tests run with auth off unless they say otherwise (auth has its own tests)."""
+    """Operations tests run with auth off unless they say otherwise (auth has its own tests). A new
+    SQLite file starts as a copy of the migrated schema, unless the test chooses the migration."""
+    path = Path(database_url.removeprefix("sqlite:///"))
+    fresh = database_url.startswith("sqlite:///") and not path.exists()
+    if fresh and "migrate_on_startup" not in overrides:
+        database_url = migrated_sqlite(path)
+        overrides["migrate_on_startup"] = False
     return Settings(DATABASE_URL=database_url, **({"auth_required": False} | overrides))
 
 

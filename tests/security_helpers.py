@@ -30,6 +30,7 @@ from cds_service.wire import CdsResponse
 from tests.builders import empty_values
 from tests.support.client import asgi_client
 from tests.support.clock import NOW
+from tests.support.database import migrated_sqlite
 
 BASE_URL = "http://testserver"
 ISSUER = "https://ehr.example.org"
@@ -112,7 +113,8 @@ def unsigned_token(path: str, **header: Any) -> str:
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "database_url": f"sqlite:///{tmp_path / 'cds.sqlite3'}",
+        "database_url": migrated_sqlite(tmp_path / "cds.sqlite3"),
+        "migrate_on_startup": False,
         "auth_required": True,
         "trusted_issuers": {ISSUER: JWKS_URL},
         "fhir_servers": {ISSUER: [FHIR_BASE]},

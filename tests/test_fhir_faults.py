@@ -132,6 +132,7 @@ CAUSES = {
 }
 
 
+@pytest.mark.slow  # each fault waits out its time budget
 @pytest.mark.anyio
 @pytest.mark.parametrize("case", list(FAULTS))
 async def test_fault_answers_412_in_time_and_is_counted(tmp_path: Path, case: str) -> None:
@@ -301,6 +302,7 @@ REAL_FAULTS = {
 }
 
 
+@pytest.mark.slow  # a real socket server that stalls or hangs
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", list(REAL_FAULTS))
 async def test_real_local_server_fault(tmp_path: Path, local_fhir: str, mode: str) -> None:

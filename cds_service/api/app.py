@@ -32,6 +32,7 @@ from cds_service.pipeline.config import EvaluationConfig, IdFactory, new_uuid
 from cds_service.security import install_security, security_lifespan
 
 log = logging.getLogger("cds_service")
+_COLLECTED = False
 
 
 def _install_demo(app: FastAPI) -> None:
@@ -90,7 +91,10 @@ def create_app(
             # Everything loaded so far (models, knowledge, libraries) lives as long as the process:
             # moving it out of the collector's sight keeps full collections, which a large prefetch
             # triggers, from re-scanning it on every request.
-            gc.collect()
+            global _COLLECTED
+            if not _COLLECTED:  # once per process: later apps (tests, tools) need not pay 0.1 s
+                gc.collect()
+                _COLLECTED = True
             gc.freeze()
             try:
                 yield
