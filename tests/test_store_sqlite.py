@@ -124,6 +124,21 @@ def test_feedback_gets_the_hook_instance_of_its_card_whichever_comes_first(
     assert sorted(cards) == ["card-a1", "card-b1"]
 
 
+def test_an_unknown_card_flag_is_cleared_when_the_audit_lands_between_check_and_insert(
+    tmp_path: Path,
+) -> None:
+    store = FeedbackStore(f"sqlite:///{tmp_path}/store.sqlite3")
+    store.migrate()
+    items = _items(feedback_item("card-late"), feedback_item("card-never"))
+    flags = store.flags(SELECT, items, lambda scenario: frozenset())
+    assert flags == ["unknown-card", "unknown-card"]
+    store.save_audit([_record("hook-late", "card-late")])  # commits after the check
+    store.save(SELECT, items, flags)
+    with store.engine.connect() as connection:
+        rows = dict(connection.execute(select(feedback.c.card_uuid, feedback.c.flag)).all())
+    assert rows == {"card-late": None, "card-never": "unknown-card"}
+
+
 def test_migrate_command_then_analytics_reads_the_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -258,7 +258,23 @@ class FeedbackStore:
             ).returning(feedback.c.id)
             # RETURNING names only the rows inserted; rowcount of a multi-row insert is unreliable
             # across drivers (psycopg reports 0 for executemany).
-            return len(connection.execute(statement, rows).all())
+            inserted = len(connection.execute(statement, rows).all())
+            # The card's audit row may have committed after `flags` looked for it and before this
+            # insert, so its own clearing UPDATE found nothing: clear here too, in this transaction.
+            issued = (
+                select(audit_card.c.card_uuid)
+                .join(audit, audit.c.id == audit_card.c.audit_id)
+                .where(audit.c.service_id == service_id)
+                .where(audit_card.c.card_uuid.in_([item.card for item in items]))
+            )
+            connection.execute(
+                update(feedback)
+                .where(feedback.c.flag == "unknown-card")
+                .where(feedback.c.service_id == service_id)
+                .where(feedback.c.card_uuid.in_(issued))
+                .values(flag=None)
+            )
+            return inserted
 
     def save_audit(self, records: list[AuditRecord]) -> None:
         """Store the audit rows of one hook call, and fill in the hookInstance of any feedback that
