@@ -31,6 +31,8 @@ from fhir_core.types import (
 )
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from cds_service.fhir.time import Instant, latest_instant
+
 log = logging.getLogger(__name__)
 
 
@@ -109,6 +111,19 @@ class ProcedureView(ResourceView):
     subject: Reference
     performedDateTime: DateTimeType | None = None
     performedPeriod: Period | None = None
+
+    def performed_at(self) -> Instant | None:
+        """performedPeriod.end, else performedDateTime, else performedPeriod.start, as the latest
+        instant it can denote; None when the time cannot be placed (performedString, no value)."""
+        period = self.performedPeriod
+        for value in (
+            period.end if period else None,
+            self.performedDateTime,
+            period.start if period else None,
+        ):
+            if value is not None:
+                return latest_instant(value)
+        return None
 
 
 class ConditionView(ResourceView):

@@ -4,7 +4,7 @@ Documented choices (see docs/clinical-rules.md):
 - Procedures count when `completed`, `in-progress` (a labour epidural still running) or `stopped` (an
   epidural abandoned after a wet tap; DSTU2/STU3 call it `aborted`); every other status is ignored.
   Their time is performedPeriod.end, else performedDateTime, else performedPeriod.start, read by
-  `timing.latest_instant` (date-only values as the latest instant they can denote). A puncture whose
+  `ProcedureView.performed_at` (date-only values as the latest instant they can denote). A puncture whose
   time cannot be placed (none, performedString, an invalid date) is an *uncertain puncture*: kept, never
   dropped (SPEC §2).
 - Conditions are ignored when refuted or entered-in-error, or when their clinical status is inactive,
@@ -95,18 +95,6 @@ def _coding_code(concept: Any) -> str | None:
     return None
 
 
-def procedure_time(procedure: ProcedureView) -> Instant | None:
-    period = procedure.performedPeriod
-    for value in (
-        period.end if period else None,
-        procedure.performedDateTime,
-        period.start if period else None,
-    ):
-        if value is not None:
-            return latest_instant(value)
-    return None
-
-
 def _procedures(
     raw: list[dict[str, Any]], k: Knowledge, now: datetime, t: Thresholds
 ) -> tuple[list[ProcedureEvent], list[str], list[ProcedureEvent]]:
@@ -123,7 +111,7 @@ def _procedures(
     invalid: list[dict[str, Any]] = []
     oldest = now - timedelta(days=t.lookback_days)
     dated: list[tuple[dict[str, Any], Instant | None]] = [
-        (item.raw, procedure_time(item.model))
+        (item.raw, item.model.performed_at())
         for item in read_resources(raw, ProcedureView, relevant, invalid)
     ]
     # A recognised procedure that fails validation (e.g. month 13 in its date) still happened.

@@ -78,19 +78,16 @@ def _imaging_studies(raw: list[dict[str, Any]], k: Knowledge) -> list[PriorStudy
 
 def _procedures(raw: list[dict[str, Any]], k: Knowledge) -> list[PriorStudy]:
     def relevant(resource: dict[str, Any]) -> bool:
-        # A myelography is read with the punctures first (facts.py), so it is never read twice.
+        # Screened before validation, so a puncture or an unrelated procedure is not validated (and
+        # its defects reported) a second time; a myelography is read with the punctures (facts.py).
         study = classify_study(resource.get("code"), k)
         return resource.get("status") == "completed" and study not in (None, *MYELOGRAPHY)
 
     found = []
     for item in read_resources(raw, ProcedureView, relevant):
         study = classify_study(item.raw.get("code"), k)
-        if study is None:
-            continue
-        period = item.model.performedPeriod
-        value = item.model.performedDateTime or (period.end or period.start if period else None)
-        at = latest_instant(value)
-        if at is not None:
+        at = item.model.performed_at()
+        if study is not None and at is not None:
             name = describe(item.raw.get("code"), k.imaging.studies[study].name)
             found.append(PriorStudy(study, name, at))
     return found
