@@ -65,19 +65,17 @@ class Matcher:
         return any(key[0] == s and key[1].startswith(p) for s, p in self.prefixes)
 
     def matches_text(self, text: str) -> bool:
-        return any(
-            not self.language.is_negated(text, *match.span())
-            for pattern in self.patterns
-            for match in pattern.finditer(text)
-        )
+        return any(affirmed for _, _, affirmed in self._mentions(text))
 
     def spans(self, text: str) -> list[tuple[int, int, bool]]:
         """Every mention in `text`: start, end and whether it is affirmed."""
-        return [
-            (*match.span(), not self.language.is_negated(text, *match.span()))
-            for pattern in self.patterns
-            for match in pattern.finditer(text)
-        ]
+        return list(self._mentions(text))
+
+    def _mentions(self, text: str) -> Iterator[tuple[int, int, bool]]:
+        for pattern in self.patterns:
+            for match in pattern.finditer(text):
+                start, end = match.span()
+                yield start, end, not self.language.is_negated(text, start, end)
 
 
 NO_KEYS: frozenset[str] = frozenset()
