@@ -2,7 +2,7 @@
 #   make run    start the service on http://127.0.0.1:8080 (embedded SQLite, auth off for local use);
 #               make run PORT=9000 HOST=0.0.0.0 to choose where it listens
 #   make test   lint, type-check and run the whole test suite
-#   make test-fast  the fast tier only (no browser, PostgreSQL, fuzz or slow tests): seconds
+#   make test-fast  the fast tier only (no browser, PostgreSQL, fuzz, slow or chaos tests): seconds
 #   make fuzz   the long fuzz run (docs/security.md), beyond the fuzzing inside `make test`
 #   make screenshots  refresh docs/images/ (the demo page in Chromium, five cases)
 #   make bench  the benchmark (bench/README.md): a few minutes; writes bench/results/ and README.md

@@ -54,10 +54,8 @@ async def evaluate(
     """`fhir_guard` is called with fhirServer before any query is sent there, and raises to refuse
     it (the registered-FHIR-server rule, cds_service/security/fhir_servers.py)."""
     orders = imaging_orders(request, service)
-    if not orders:
-        return Evaluation(
-            CdsResponse(cards=[]), [], []
-        )  # nothing to say: no need to read the record
+    if not orders:  # nothing to say: no need to read the record
+        return Evaluation(CdsResponse(cards=[]), [], [])
     data = await resolve(
         request,
         service.declaration.prefetch,
