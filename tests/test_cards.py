@@ -164,6 +164,17 @@ def test_summary_and_labels_use_the_order_s_own_words() -> None:
     assert "digital subtraction myelography (DSM)" in card["detail"]
 
 
+def test_a_long_order_name_is_quoted_in_labels_up_to_60_characters() -> None:
+    words = "MRI brain without and with contrast, per neuroradiology protocol for CSF leak"
+    order = service_request("sr-1", concept(CPT, "70553", words))
+    body = evaluate_now(hook_request([order], [lumbar_puncture(100), pdph()])).response
+    [card] = body.to_json_dict()["cards"]
+    [suggestion] = card["suggestions"]
+    quoted = words[:59].rstrip() + "…"
+    assert suggestion["label"] == f"Replace {quoted} with DSM of the complete spine"
+    assert len(quoted) == 60
+
+
 def test_a_second_card_never_claims_what_only_another_proposes() -> None:
     lumbar = service_request("sr-2", concept(CPT, "72148", "MRI lumbar spine"))
     request = hook_request(

@@ -245,6 +245,18 @@ def test_repeat_mri_gets_an_info_card_naming_the_earlier_study() -> None:
     assert "no-criteria-apply" in str(body["systemActions"])
 
 
+def test_a_long_conclusion_is_cut_to_160_characters_with_an_ellipsis() -> None:
+    long = "No evidence of intracranial hypotension. " + "Normal-study." * 20
+    done = report(MRI_DONE, 20 * DAYS, conclusion=long)
+    body = decide(
+        [ORTHOSTATIC, done], service_request("sr-1", MRI_BRAIN_WWO)
+    ).response.to_json_dict()
+    [card] = body["cards"]
+    quoted = card["detail"].split("(", 1)[1].split(")", 1)[0]
+    assert len(quoted) == 160 and quoted.endswith("Normal-study.N…")
+    assert long.startswith(quoted[:-1])
+
+
 def test_after_a_dsm_the_replacement_is_ct_myelography_never_a_second_dsm() -> None:
     history = [
         lumbar_puncture(8 * DAYS),

@@ -43,6 +43,11 @@ def describe(concept: Any, fallback: str) -> str:
     return fallback  # never a raw code: the knowledge's own name for what was recognised
 
 
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, ending in an ellipsis when it was cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def match(concept: Any, index: ConceptIndex) -> frozenset[str]:
     """Keys of the concepts recognised in a CodeableConcept: by any of its codes, and by its words
     (text and displays) where they affirm a concept. Both count: a coded headache whose text says

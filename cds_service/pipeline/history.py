@@ -19,7 +19,7 @@ from cds_service.fhir.views import (
     read_resources,
 )
 from cds_service.knowledge import Knowledge
-from cds_service.knowledge.terminology import describe
+from cds_service.knowledge.terminology import clip, describe
 from cds_service.pipeline.classify import classify_study
 
 REPORT_STATUSES = {"final", "amended", "corrected", "preliminary"}
@@ -50,9 +50,7 @@ def _reports(raw: list[dict[str, Any]], k: Knowledge) -> list[PriorStudy]:
         at = latest_instant(value if value is not None else view.issued)
         if at is None:
             continue
-        conclusion = view.conclusion.strip() if view.conclusion else None
-        if conclusion and len(conclusion) > CONCLUSION_CHARS:
-            conclusion = conclusion[: CONCLUSION_CHARS - 1].rstrip() + "…"
+        conclusion = clip(view.conclusion.strip(), CONCLUSION_CHARS) if view.conclusion else None
         name = describe(item.raw.get("code"), k.imaging.studies[study].name)
         found.append(PriorStudy(study, name, at, conclusion or None))
     return found

@@ -12,6 +12,7 @@ from typing import Any
 
 from cds_service.knowledge import Knowledge, SuggestionPlan
 from cds_service.knowledge.model import CardPlan, Thresholds
+from cds_service.knowledge.terminology import clip
 from cds_service.pipeline.config import EvaluationConfig, IdFactory
 from cds_service.pipeline.decide import Decision
 from cds_service.pipeline.facts import Finding
@@ -205,10 +206,6 @@ def _detail(d: Decision, k: Knowledge, plan: CardPlan, values: dict[str, str]) -
     return "\n\n".join(lines)
 
 
-def _label_words(text: str) -> str:
-    return text if len(text) <= LABEL_ORDER_WORDS else text[: LABEL_ORDER_WORDS - 1].rstrip() + "…"
-
-
 def _suggestion(
     plan: SuggestionPlan,
     d: Decision,
@@ -218,7 +215,7 @@ def _suggestion(
     config: EvaluationConfig,
 ) -> Suggestion | None:
     labels = k.cards.suggestions
-    ordered = _label_words(d.order.description)
+    ordered = clip(d.order.description, LABEL_ORDER_WORDS)
     delete = Action(
         type="delete",
         description=f"Cancel the draft order: {d.order.description}",
