@@ -72,6 +72,13 @@ class Settings(BaseSettings, SecuritySettings):
     # cannot sign CDS Hooks JWTs. CDS_DEMO_ENABLED=false refuses it (404) whatever the auth setting.
     demo_enabled: bool | None = None
 
+    # The batched audit writer (cds_service/persistence/audit_writer.py): rows per transaction, the
+    # longest a row waits before it is written, and the bound of the queue (rows beyond it are
+    # dropped and counted while the store is unreachable).
+    audit_batch_rows: int = Field(default=500, ge=1)
+    audit_flush_interval_s: float = Field(default=0.2, gt=0)
+    audit_queue_rows: int = Field(default=20_000, ge=1)
+
     fhir_timeout_s: float = 2.0
     fhir_max_pages: int = 10
 

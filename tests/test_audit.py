@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import anyio
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
@@ -26,6 +27,10 @@ from tests.ops_helpers import (
 
 def _store_errors(operation: str) -> float:
     return REGISTRY.get_sample_value("cds_store_errors_total", {"operation": operation}) or 0.0
+
+
+def _dropped(reason: str) -> float:
+    return REGISTRY.get_sample_value("cds_audit_rows_dropped_total", {"reason": reason}) or 0.0
 
 
 @pytest.mark.anyio
@@ -89,10 +94,18 @@ async def test_a_failing_audit_write_is_logged_and_counted_not_answered_with_500
         monkeypatch.setattr(store, "save_audit", broken)
         logging.getLogger().addHandler(caplog.handler)  # create_app replaced the root handlers
         before = _store_errors("audit")
+        dropped = _dropped("shutdown")
         cards = await call_hook(client, hook_request("hook-store-down"))
-    assert cards and _store_errors("audit") == before + 1
+        assert cards  # answered before any write was tried
+        assert not await anyio.to_thread.run_sync(runtime_of(client.app).audit.flush)  # type: ignore[attr-defined]
+        assert runtime_of(client.app).audit.pending() == 1  # type: ignore[attr-defined]
+    # One failed flush, then the last attempt at shutdown: the row is dropped and counted.
+    assert _store_errors("audit") == before + 2
+    assert _dropped("shutdown") == dropped + 1
     failures = [r for r in caplog.records if r.getMessage() == "audit_write_failed"]
-    assert failures and failures[0].__dict__["hookInstance"] == "hook-store-down"
+    assert failures and failures[0].__dict__["rows"] == 1
+    drops = [r for r in caplog.records if r.getMessage() == "audit_rows_dropped"]
+    assert [(r.__dict__["rows"], r.__dict__["reason"]) for r in drops] == [(1, "shutdown")]
 
 
 @pytest.mark.anyio

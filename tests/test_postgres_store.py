@@ -69,9 +69,9 @@ def test_resubmitted_feedback_is_stored_once(postgres_url: str) -> None:
     later = FeedbackItem.model_validate(
         feedback_item("pg-card-1", reason="local-protocol", at=at + timedelta(seconds=1))
     )
-    assert store.save(SELECT, [item, item]) == 1
-    assert store.save(SELECT, [item]) == 0
-    assert store.save(SELECT, [item, later]) == 1
+    assert store.save(SELECT, [item, item]).stored == 1
+    assert store.save(SELECT, [item]).stored == 0
+    assert store.save(SELECT, [item, later]).stored == 1
     assert store.count() - before == 2
 
 

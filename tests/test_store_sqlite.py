@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 
 from cds_service.cli import cli
 from cds_service.config import get_settings
+from cds_service.persistence import store as store_module
 from cds_service.persistence.store import (
     AuditRecord,
     FeedbackStore,
@@ -97,9 +99,9 @@ def test_resubmitted_feedback_is_stored_once(tmp_path: Path) -> None:
     store.migrate()
     first = feedback_item("c1", reason="local-protocol", display="Local protocol")
     later = feedback_item("c1", reason="local-protocol", at=NOW + timedelta(minutes=1))
-    assert store.save(SELECT, _items(first, first)) == 1
-    assert store.save(SELECT, _items(first)) == 0
-    assert store.save(SELECT, _items(first, later)) == 1
+    assert store.save(SELECT, _items(first, first)).stored == 1
+    assert store.save(SELECT, _items(first)).stored == 0
+    assert store.save(SELECT, _items(first, later)).stored == 1
     assert store.count() == 2
 
 
@@ -125,18 +127,28 @@ def test_feedback_gets_the_hook_instance_of_its_card_whichever_comes_first(
 
 
 def test_an_unknown_card_flag_is_cleared_when_the_audit_lands_between_check_and_insert(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = FeedbackStore(f"sqlite:///{tmp_path}/store.sqlite3")
     store.migrate()
     items = _items(feedback_item("card-late"), feedback_item("card-never"))
-    flags = store.flags(SELECT, items, lambda scenario: frozenset())
-    assert flags == ["unknown-card", "unknown-card"]
-    store.save_audit([_record("hook-late", "card-late")])  # commits after the check
-    store.save(SELECT, items, flags)
+    looked_up = store_module._card_origins
+
+    def audit_lands_after_the_check(*args: Any) -> Any:
+        origins = looked_up(*args)
+        store.save_audit([_record("hook-late", "card-late")])  # another worker's batch commits
+        return origins
+
+    monkeypatch.setattr(store_module, "_card_origins", audit_lands_after_the_check)
+    saved = store.save(SELECT, items, lambda scenario: frozenset())
+    assert saved.flags == ["unknown-card", "unknown-card"]  # what the check saw
     with store.engine.connect() as connection:
         rows = dict(connection.execute(select(feedback.c.card_uuid, feedback.c.flag)).all())
+        instances = dict(
+            connection.execute(select(feedback.c.card_uuid, feedback.c.hook_instance)).all()
+        )
     assert rows == {"card-late": None, "card-never": "unknown-card"}
+    assert instances == {"card-late": "hook-late", "card-never": None}
 
 
 def test_migrate_command_then_analytics_reads_the_store(

@@ -69,6 +69,7 @@ def render(weeks: list[tuple[str, OverrideSummary]], overall: OverrideSummary) -
 async def analytics_page(runtime: RuntimeDep) -> HTMLResponse:
     end = runtime.clock() + timedelta(seconds=1)  # windows are [since, until): include now
     engine = runtime.store.engine
+    await anyio.to_thread.run_sync(runtime.audit.flush)  # this process's latest cards count too
     weeks = []
     for i in reversed(range(WEEKS)):
         until = end - timedelta(weeks=i)

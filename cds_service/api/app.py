@@ -27,6 +27,7 @@ from cds_service.api.ops import install_operations
 from cds_service.config import Settings, get_settings
 from cds_service.knowledge.registry import load_services
 from cds_service.observability.logs import configure_logging
+from cds_service.persistence.audit_writer import AuditWriter
 from cds_service.persistence.store import FeedbackStore
 from cds_service.pipeline.config import EvaluationConfig, IdFactory, new_uuid
 from cds_service.security import install_security, security_lifespan
@@ -70,10 +71,17 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+    store = FeedbackStore(settings.database_url)
     runtime = Runtime(
         settings=settings,
         services=load_services(settings.hooks_dir),
-        store=FeedbackStore(settings.database_url),
+        store=store,
+        audit=AuditWriter(
+            store,
+            batch_rows=settings.audit_batch_rows,
+            interval_s=settings.audit_flush_interval_s,
+            max_rows=settings.audit_queue_rows,
+        ),
         evaluation=EvaluationConfig.from_settings(settings, new_id=new_id),
         clock=clock,
     )
@@ -88,6 +96,7 @@ def create_app(
             security_lifespan(app),
         ):
             runtime.fhir_client = client
+            runtime.audit.start()
             # Everything loaded so far (models, knowledge, libraries) lives as long as the process:
             # moving it out of the collector's sight keeps full collections, which a large prefetch
             # triggers, from re-scanning it on every request.
@@ -101,6 +110,7 @@ def create_app(
             finally:
                 gc.unfreeze()
                 runtime.fhir_client = None
+                await run_in_threadpool(runtime.audit.close)
 
     app = FastAPI(
         title="PDPH imaging CDS Hooks service",

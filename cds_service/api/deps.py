@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI, Request
 from cds_service.config import Settings
 from cds_service.errors import CdsError
 from cds_service.knowledge.registry import HookService
+from cds_service.persistence.audit_writer import AuditWriter
 from cds_service.persistence.store import FeedbackStore
 from cds_service.pipeline.config import EvaluationConfig
 
@@ -31,6 +32,7 @@ class Runtime:
     settings: Settings
     services: dict[str, HookService]
     store: FeedbackStore
+    audit: AuditWriter  # started and closed by the lifespan
     evaluation: EvaluationConfig
     clock: Clock = utc_now
     fhir_client: httpx.AsyncClient | None = None  # opened by the lifespan

@@ -7,7 +7,7 @@ import time
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from cds_service.api.deps import RuntimeDep, runtime_of
@@ -16,6 +16,7 @@ from cds_service.errors import CdsError
 from cds_service.knowledge import Scenario
 from cds_service.observability.logs import hook_instance
 from cds_service.persistence.audit import record_feedback_call, record_hook_call
+from cds_service.persistence.store import SavedFeedback
 from cds_service.pipeline.evaluate import evaluate
 from cds_service.security.fhir_servers import check_fhir_server
 from cds_service.wire import CdsResponse, FeedbackRequest, HookRequest
@@ -40,9 +41,7 @@ async def discovery(runtime: RuntimeDep) -> dict[str, Any]:
         412: {"description": "Prefetch missing and the FHIR server could not supply it"},
     },
 )
-async def call_service(
-    service_id: str, body: HookRequest, background: BackgroundTasks, request: Request
-) -> CdsResponse:
+async def call_service(service_id: str, body: HookRequest, request: Request) -> CdsResponse:
     # The hot path reads the typed Runtime directly: resolving a Depends costs ~0.3 ms a call.
     runtime = runtime_of(request.app)
     service = runtime.service(service_id)
@@ -67,7 +66,7 @@ async def call_service(
         base_url,
         fhir_guard=partial(check_fhir_server, runtime.settings, issuer),
     )
-    record_hook_call(background, runtime.store, service_id, body.hookInstance, result, started, now)
+    record_hook_call(runtime.audit, service_id, body.hookInstance, result, started, now)
     return result.response
 
 
@@ -88,8 +87,12 @@ async def feedback(service_id: str, body: FeedbackRequest, runtime: RuntimeDep) 
         codes = cards.override_reasons if cards else []
         return frozenset((rules.override_reason_system, code) for code in codes)
 
-    flags = await run_in_threadpool(runtime.store.flags, service_id, body.feedback, offered)
-    stored = await run_in_threadpool(runtime.store.save, service_id, body.feedback, flags)
+    def store() -> SavedFeedback:
+        # This process's audit rows of these cards first, so the cards are known to the store.
+        runtime.audit.flush_cards(item.card for item in body.feedback)
+        return runtime.store.save(service_id, body.feedback, offered)
+
+    stored, flags = await run_in_threadpool(store)
     record_feedback_call(service_id, body.feedback, stored, flags)
     flagged = sum(flag is not None for flag in flags)
     return {"received": len(body.feedback), "stored": stored} | (

@@ -74,6 +74,7 @@ async def analytics_overrides(
         start, end = window(since, until, runtime.clock())
     except ValueError as exc:
         raise CdsError(400, "invalid-window", str(exc)) from None
+    await anyio.to_thread.run_sync(runtime.audit.flush)  # this process's latest cards count too
     return await anyio.to_thread.run_sync(override_summary, runtime.store.engine, start, end)
 
 

@@ -92,6 +92,17 @@ STORE_ERRORS = Counter(
     "Failed writes or reads of the feedback/audit store, by operation.",
     ["operation"],
 )
+AUDIT_DROPPED = Counter(
+    "cds_audit_rows_dropped_total",
+    "Audit rows dropped by the batched audit writer: queue-full (the bound was reached), "
+    "store-unavailable (the store refused them for too long) or shutdown (the last write failed).",
+    ["reason"],
+)
+AUDIT_QUEUED = Gauge(
+    "cds_audit_rows_queued",
+    "Audit rows waiting for the batched writer (all live workers).",
+    multiprocess_mode="livesum",
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -1,6 +1,7 @@
 """After a hook call: the audit rows of its decisions, its card metrics and its access-log facts (and
-the same bookkeeping for feedback). The audit write runs as a background task once the answer has gone, and a store failure is logged and
-counted, never turned into an error for the EHR."""
+the same bookkeeping for feedback). The rows go to the process's batched `AuditWriter`: the hook call
+never waits for the database, and a store failure is logged and counted, never turned into an error
+for the EHR."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ import logging
 import time
 from datetime import datetime
 
-from fastapi import BackgroundTasks
-
 from cds_service.observability.access import request_facts
-from cds_service.observability.metrics import STORE_ERRORS, record_cards, record_feedback
-from cds_service.persistence.store import AuditRecord, FeedbackStore
+from cds_service.observability.metrics import record_cards, record_feedback
+from cds_service.persistence.audit_writer import AuditWriter
+from cds_service.persistence.store import AuditRecord
 from cds_service.pipeline.evaluate import Evaluation
 from cds_service.wire import FeedbackItem
 
@@ -58,31 +58,15 @@ def audit_records(
     return records
 
 
-def write_audit(store: FeedbackStore, records: list[AuditRecord]) -> None:
-    try:
-        store.save_audit(records)
-    except Exception as exc:
-        STORE_ERRORS.labels("audit").inc()
-        log.warning(
-            "audit_write_failed",
-            extra={
-                "error_class": type(exc).__name__,
-                "hookInstance": records[0].hook_instance,
-                "rows": len(records),
-            },
-        )
-
-
 def record_hook_call(
-    background: BackgroundTasks,
-    store: FeedbackStore,
+    writer: AuditWriter,
     service_id: str,
     hook_instance: str,
     evaluation: Evaluation,
     started: float,
     now: datetime,
 ) -> None:
-    """Metrics and access-log facts now; the audit write after the response (`started` is the
+    """Metrics and access-log facts now; the audit rows to the batched writer (`started` is the
     `time.perf_counter()` at the start of the evaluation)."""
     latency_ms = round((time.perf_counter() - started) * 1000, 3)
     records = audit_records(service_id, hook_instance, evaluation, latency_ms, now)
@@ -92,8 +76,7 @@ def record_hook_call(
     facts.hook_instance = hook_instance
     facts.scenarios = sorted({r.scenario for r in records if r.scenario != SILENT})
     facts.cards = len(evaluation.response.cards)
-    if records:
-        background.add_task(write_audit, store, records)
+    writer.submit(records)
 
 
 def record_feedback_call(

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from alembic import command
 from alembic.config import Config
@@ -119,6 +120,11 @@ class AuditRecord:
     knowledge: str | None = None  # version+hash of the knowledge set
 
 
+class SavedFeedback(NamedTuple):
+    stored: int  # items stored as new rows (a resubmitted item is stored once)
+    flags: list[str | None]  # per item, why it is kept out of the analytics; None when sound
+
+
 class FeedbackStore:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -197,38 +203,19 @@ class FeedbackStore:
 
     # -- writes -------------------------------------------------------------------------------------
 
-    def flags(
-        self, service_id: str, items: list[FeedbackItem], offered: OfferedReasons
-    ) -> list[str | None]:
-        """Per item, why it cannot be trusted as is (SPEC §4): a card this service never issued
-        (`unknown-card`), another service's card (`other-service`), or an override reason the card
-        did not offer (`reason-not-offered`); None when it is sound. `offered` gives the reasons a
-        scenario's cards offer."""
-        with self.engine.connect() as connection:
-            origins = _card_origins(connection, {item.card for item in items})
-        flags: list[str | None] = []
-        for item in items:
-            origin = origins.get(item.card)
-            reason = (_reason(item, "system"), _reason(item, "code"))
-            if origin is None:
-                flags.append("unknown-card")
-            elif origin[0] != service_id:
-                flags.append("other-service")
-            elif reason[1] is not None and reason not in offered(origin[1]):
-                flags.append("reason-not-offered")
-            else:
-                flags.append(None)
-        return flags
-
     def save(
-        self, service_id: str, items: list[FeedbackItem], flags: list[str | None] | None = None
-    ) -> int:
-        """Store every item in one transaction (flagged ones too: nothing a clinician sends is
-        lost); returns how many were new."""
+        self, service_id: str, items: list[FeedbackItem], offered: OfferedReasons | None = None
+    ) -> SavedFeedback:
+        """Store every item in one transaction, flagged ones too (nothing a clinician sends is lost).
+
+        An item is flagged (SPEC §4) when it names a card this service never issued
+        (`unknown-card`), another service's card (`other-service`), or an override reason the card
+        did not offer (`reason-not-offered`; `offered` gives the reasons a scenario's cards offer,
+        None accepts any)."""
         now = datetime.now(UTC)
-        flags = flags or [None] * len(items)
         with self.engine.begin() as connection:
-            instances = _hook_instances(connection, {item.card for item in items})
+            origins = _card_origins(connection, {item.card for item in items})
+            flags = [_flag(item, origins.get(item.card), service_id, offered) for item in items]
             rows = [
                 {
                     "service_id": service_id,
@@ -245,7 +232,7 @@ class FeedbackStore:
                     else None,
                     "outcome_timestamp": item.outcomeTimestamp.astimezone(UTC),
                     "received_at": now,
-                    "hook_instance": instances.get(item.card),
+                    "hook_instance": origins[item.card][2] if item.card in origins else None,
                     "flag": flag,
                 }
                 for item, flag in zip(items, flags, strict=True)
@@ -259,34 +246,22 @@ class FeedbackStore:
             # RETURNING names only the rows inserted; rowcount of a multi-row insert is unreliable
             # across drivers (psycopg reports 0 for executemany).
             inserted = len(connection.execute(statement, rows).all())
-            # The card's audit row may have committed after `flags` looked for it and before this
-            # insert, so its own clearing UPDATE found nothing: clear here too, in this transaction.
-            issued = (
-                select(audit_card.c.card_uuid)
-                .join(audit, audit.c.id == audit_card.c.audit_id)
-                .where(audit.c.service_id == service_id)
-                .where(audit_card.c.card_uuid.in_([item.card for item in items]))
-            )
-            connection.execute(
-                update(feedback)
-                .where(feedback.c.flag == "unknown-card")
-                .where(feedback.c.service_id == service_id)
-                .where(feedback.c.card_uuid.in_(issued))
-                .values(flag=None)
-            )
-            return inserted
+            # The card's audit row may have committed after `origins` looked for it and before this
+            # insert, so its own UPDATE found nothing: link here too.
+            _link_to_audit(connection, [item.card for item in items])
+            return SavedFeedback(inserted, flags)
 
     def save_audit(self, records: list[AuditRecord]) -> None:
-        """Store the audit rows of one hook call, and fill in the hookInstance of any feedback that
-        arrived for their cards before them."""
+        """Store a batch of audit rows (one or many hook calls) in one transaction, and fill in the
+        hookInstance, and clear the `unknown-card` flag, of feedback that arrived before them."""
         if not records:
             return
         with self.audit_engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-            for record in records:
-                audit_id = connection.execute(
-                    audit.insert().returning(audit.c.id),
+            ids = connection.execute(
+                audit.insert().returning(audit.c.id, sort_by_parameter_order=True),
+                [
                     {
                         "hook_instance": record.hook_instance,
                         "service_id": record.service_id,
@@ -297,32 +272,19 @@ class FeedbackStore:
                         "latency_ms": record.latency_ms,
                         "evaluated_at": record.evaluated_at.astimezone(UTC),
                         "knowledge": record.knowledge,
-                    },
-                ).scalar_one()
-                if not record.cards:
-                    continue
-                connection.execute(
-                    audit_card.insert(),
-                    [
-                        {"card_uuid": uuid, "audit_id": audit_id, "indicator": indicator}
-                        for uuid, indicator in record.cards
-                    ],
-                )
-                card_uuids = [uuid for uuid, _ in record.cards]
-                connection.execute(
-                    update(feedback)
-                    .where(feedback.c.card_uuid.in_(card_uuids))
-                    .where(feedback.c.hook_instance.is_(None))
-                    .values(hook_instance=record.hook_instance)
-                )
-                # Feedback that outran its card's audit row was flagged unknown; now it is known.
-                connection.execute(
-                    update(feedback)
-                    .where(feedback.c.card_uuid.in_(card_uuids))
-                    .where(feedback.c.service_id == record.service_id)
-                    .where(feedback.c.flag == "unknown-card")
-                    .values(flag=None)
-                )
+                    }
+                    for record in records
+                ],
+            ).scalars()
+            cards = [
+                {"card_uuid": uuid, "audit_id": audit_id, "indicator": indicator}
+                for record, audit_id in zip(records, ids, strict=True)
+                for uuid, indicator in record.cards
+            ]
+            if not cards:
+                return
+            connection.execute(audit_card.insert(), cards)
+            _link_to_audit(connection, [card["card_uuid"] for card in cards])
 
     # -- reads --------------------------------------------------------------------------------------
 
@@ -358,23 +320,53 @@ def _head_revision() -> str | None:
 OfferedReasons = Callable[[str], frozenset[tuple[str | None, str | None]]]
 
 
-def _card_origins(connection: Connection, card_uuids: set[str]) -> dict[str, tuple[str, str]]:
-    """(service id, scenario) of each card this service issued, from the audit rows."""
+def _card_origins(connection: Connection, card_uuids: set[str]) -> dict[str, tuple[str, str, str]]:
+    """(service id, scenario, hookInstance) of each card this service issued, from the audit rows."""
     rows = connection.execute(
-        select(audit_card.c.card_uuid, audit.c.service_id, audit.c.scenario)
+        select(audit_card.c.card_uuid, audit.c.service_id, audit.c.scenario, audit.c.hook_instance)
         .join(audit, audit.c.id == audit_card.c.audit_id)
         .where(audit_card.c.card_uuid.in_(card_uuids))
     )
-    return {row.card_uuid: (row.service_id, row.scenario) for row in rows}
+    return {row.card_uuid: (row.service_id, row.scenario, row.hook_instance) for row in rows}
 
 
-def _hook_instances(connection: Connection, card_uuids: set[str]) -> dict[str, str]:
-    rows = connection.execute(
-        select(audit_card.c.card_uuid, audit.c.hook_instance)
-        .join(audit, audit.c.id == audit_card.c.audit_id)
-        .where(audit_card.c.card_uuid.in_(card_uuids))
+def _link_to_audit(connection: Connection, card_uuids: list[str]) -> None:
+    """Fill in the hookInstance of feedback on these cards from their audit rows, and clear the
+    `unknown-card` flag of feedback that arrived before its card's audit row."""
+    issued_by = (
+        select(audit.c.hook_instance)
+        .join(audit_card, audit.c.id == audit_card.c.audit_id)
+        .where(audit_card.c.card_uuid == feedback.c.card_uuid)
     )
-    return {row.card_uuid: row.hook_instance for row in rows}
+    connection.execute(
+        update(feedback)
+        .where(feedback.c.card_uuid.in_(card_uuids))
+        .where(feedback.c.hook_instance.is_(None))
+        .values(hook_instance=issued_by.scalar_subquery())
+    )
+    connection.execute(
+        update(feedback)
+        .where(feedback.c.card_uuid.in_(card_uuids))
+        .where(feedback.c.flag == "unknown-card")
+        .where(issued_by.where(audit.c.service_id == feedback.c.service_id).exists())
+        .values(flag=None)
+    )
+
+
+def _flag(
+    item: FeedbackItem,
+    origin: tuple[str, str, str] | None,
+    service_id: str,
+    offered: OfferedReasons | None,
+) -> str | None:
+    if origin is None:
+        return "unknown-card"
+    if origin[0] != service_id:
+        return "other-service"
+    reason = (_reason(item, "system"), _reason(item, "code"))
+    if offered is not None and reason[1] is not None and reason not in offered(origin[1]):
+        return "reason-not-offered"
+    return None
 
 
 def _reason(item: FeedbackItem, attribute: str) -> str | None:
