@@ -49,22 +49,30 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(workers: int, workdir: Path) -> Iterator[str]:
-    """uvicorn serving cds_service.asgi:app; yields its base URL."""
+def server(
+    workers: int,
+    workdir: Path,
+    app: str = "cds_service.asgi:app",
+    env: dict[str, str] | None = None,
+    name: str = "server",
+) -> Iterator[str]:
+    """uvicorn serving `app` (by default the service, auth off, a temporary SQLite; `env` adds or
+    overrides variables); yields its base URL. Its output goes to `workdir/<name>.log`."""
     port = _free_port()
-    env = dict(os.environ)
-    env.update(
+    environment = dict(os.environ)
+    environment.update(
         {
-            "DATABASE_URL": f"sqlite:///{workdir / 'loopback-feedback.sqlite3'}",
+            "DATABASE_URL": f"sqlite:///{workdir / f'{name}-feedback.sqlite3'}",
             "CDS_AUTH_REQUIRED": "false",
+            **(env or {}),
         }
     )
-    log = (workdir / "server.log").open("wb")
+    log = (workdir / f"{name}.log").open("wb")
     command = [
         sys.executable,
         "-m",
         "uvicorn",
-        "cds_service.asgi:app",
+        app,
         "--host",
         HOST,
         "--port",
@@ -74,14 +82,14 @@ def server(workers: int, workdir: Path) -> Iterator[str]:
         "--no-access-log",
     ]
     process = subprocess.Popen(
-        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        command, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     base = f"http://{HOST}:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"uvicorn exited early, see {workdir / 'server.log'}")
+                raise RuntimeError(f"uvicorn exited early, see {workdir / f'{name}.log'}")
             try:
                 if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
                     break

@@ -2,9 +2,10 @@
 
 1. In-process latency through the ASGI app (httpx ASGI transport) for the seed requests and a large
    patient, next to the framework floor, the bare floor and the JSON floor of the same bytes.
-2. Throughput of uvicorn with 2 workers over loopback at several concurrency levels.
-3. Scaling: latency as the prefetch grows.
-4. Profiles (pyinstrument) of the typical and the large request, summarised by stage.
+2. Latency over loopback HTTP next to a bare FastAPI floor, auth off and on (bench/latency.py).
+3. Throughput of uvicorn with 2 workers over loopback at several concurrency levels.
+4. Scaling: latency as the prefetch grows.
+5. Profiles (pyinstrument) of the typical and the large request, summarised by stage.
 
 Results go to bench/results/ (Markdown and JSON) and, with --update-readme, into README.md.
 """
@@ -24,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import inprocess, loopback, payloads
+from bench import inprocess, latency, loopback, payloads
 from bench.profile import profile_calls
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +34,14 @@ README = ROOT / "README.md"
 README_START = "<!-- bench-results:start -->"
 README_END = "<!-- bench-results:end -->"
 SERVICE = "pdph-imaging-order-select"
-TARGETS = {"typical_over_framework": 1.3, "large_over_json": 3.0, "rps": 1000.0, "p99_ms": 50.0}
+TARGETS = {
+    "typical_over_framework": 1.3,
+    "large_over_json": 3.0,
+    "loopback_typical_over_floor": 1.3,
+    "loopback_large_over_floor": 1.4,
+    "rps": 1000.0,
+    "p99_ms": 50.0,
+}
 
 
 def _machine() -> dict[str, Any]:
@@ -151,10 +159,31 @@ def _markdown(result: dict[str, Any]) -> str:
             f"- (b)/(d), large patient over JSON floor (p50): **{r['large/d']}** "
             f"(target ≤ {TARGETS['large_over_json']})",
         ]
+    if result.get("latency"):
+        lines += [
+            "",
+            "**2. Latency over loopback** (ms; one uvicorn worker per server, one keep-alive "
+            "connection each, calls interleaved; the floor is a bare FastAPI app that only parses "
+            "the body)",
+            "",
+            "| request | server | calls | errors | p50 | p95 | p99 | p50 over floor |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in result["latency"]:
+            lines.append(
+                f"| {row['payload']} | {row['server']} | {row['calls']:,} | {row['errors']} | "
+                f"{row['p50_ms']:.3f} | {row['p95_ms']:.3f} | {row['p99_ms']:.3f} | "
+                f"{row['over_floor']:.2f} |"
+            )
+        lines += [
+            "",
+            f"- targets: typical ≤ {TARGETS['loopback_typical_over_floor']} × floor, large "
+            f"patient ≤ {TARGETS['loopback_large_over_floor']} × floor (auth off)",
+        ]
     if result.get("throughput"):
         lines += [
             "",
-            "**2. Throughput over loopback** (uvicorn, 2 workers, 127.0.0.1; the load generator "
+            "**3. Throughput over loopback** (uvicorn, 2 workers, 127.0.0.1; the load generator "
             "shares the 2 cores with the workers)",
             "",
             "| payload | generator | concurrency | rounds | requests | req/s (median) | "
@@ -183,7 +212,7 @@ def _markdown(result: dict[str, Any]) -> str:
     if result.get("scaling"):
         lines += [
             "",
-            "**3. Scaling** (in-process, ms)",
+            "**4. Scaling** (in-process, ms)",
             "",
             "| resources | bytes | calls | app p50 | app p95 | framework floor p50 | JSON p50 | "
             "app/JSON | app µs/resource |",
@@ -199,7 +228,7 @@ def _markdown(result: dict[str, Any]) -> str:
                 f"{app['p50_ms'] * 1000 / row['resources']:.1f} |"
             )
     if result.get("profiles"):
-        lines += ["", "**4. Where the time goes** (pyinstrument, ms per call by stage)", ""]
+        lines += ["", "**5. Where the time goes** (pyinstrument, ms per call by stage)", ""]
         names = list(result["profiles"])
         stages = sorted(
             {s for p in result["profiles"].values() for s in p["ms_per_call"]},
@@ -234,7 +263,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,100,1000,5000", help="scaling prefetch sizes")
     parser.add_argument("--scaling-calls", type=int, default=2000, help="cap per scaling size")
     parser.add_argument("--skip-inprocess", action="store_true")
-    parser.add_argument("--skip-loopback", action="store_true")
+    parser.add_argument("--skip-loopback", action="store_true", help="no loopback part at all")
+    parser.add_argument("--latency-calls", type=int, default=1000, help="loopback calls per seed")
+    parser.add_argument("--latency-large-calls", type=int, default=100)
     parser.add_argument("--skip-scaling", action="store_true")
     parser.add_argument("--skip-profile", action="store_true")
     parser.add_argument("--profile-calls", type=int, default=400)
@@ -288,6 +319,11 @@ def main() -> None:
         result["scaling"] = asyncio.run(_scaling(now, sizes, args.warmup, args.scaling_calls))
         save()
     if not args.skip_loopback:
+        print("loopback latency ...", flush=True)
+        calls = {name: args.latency_calls for name in payloads.SEED_FIXTURES}
+        calls["large"] = args.latency_large_calls
+        result["latency"] = latency.measure(bodies, SERVICE, calls)
+        save()
         print("loopback throughput ...", flush=True)
         levels = [int(s) for s in args.levels.split(",")]
         loop_bodies = {"seed-persistent": bodies["seed-persistent"]}
