@@ -2,11 +2,13 @@
 #   make run    start the service on http://127.0.0.1:8080 (embedded SQLite, auth off for local use);
 #               make run PORT=9000 HOST=0.0.0.0 to choose where it listens
 #   make test   lint, type-check and run the whole test suite
-#   make test-fast  the fast tier only (no browser, PostgreSQL, fuzz, slow or chaos tests): seconds
+#   make test-fast  the fast tier only (no browser, PostgreSQL, fuzz, slow, chaos or real FHIR server
+#               tests): seconds
 #   make fuzz   the long fuzz run (docs/security.md), beyond the fuzzing inside `make test`
 #   make screenshots  refresh docs/images/ (the demo page in Chromium, five cases)
 #   make bench  the benchmark (bench/README.md): a few minutes; writes bench/results/ and README.md
-# Each creates .venv/ and installs the project into it first (again whenever pyproject.toml changes).
+# Each creates .venv/ and installs the project into it first (again whenever pyproject.toml changes);
+# make test also installs tests/fhir_server's npm packages from their lock file (npm ci).
 
 VENV  := .venv
 BIN   := $(VENV)/bin
@@ -16,6 +18,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 
 BENCH_STAMP := $(VENV)/.bench-stamp
+# The real FHIR server of the tests (Medplum's engine on Node.js), from its committed lock file.
+FHIR_SERVER := tests/fhir_server
+FHIR_STAMP := $(FHIR_SERVER)/node_modules/.installed
 
 .PHONY: run test test-fast fuzz bench screenshots
 
@@ -28,14 +33,21 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	CDS_AUTH_REQUIRED=false $(BIN)/uvicorn cds_service.asgi:app --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+$(FHIR_STAMP): $(FHIR_SERVER)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --no-audit --no-fund --prefix $(FHIR_SERVER) && touch $@; \
+	else \
+	  echo "npm not found: the real FHIR server tests (tests/test_fhir_server_real.py) will skip"; \
+	fi
+
+test: $(STAMP) $(FHIR_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy cds_service
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not browser and not postgres and not fuzz and not slow and not chaos"
+	$(BIN)/pytest -m "not browser and not postgres and not fuzz and not slow and not chaos and not fhirserver"
 
 # The demo page in Chromium (Debian's): refreshes docs/images/ from the screenshot test.
 screenshots: $(STAMP)
