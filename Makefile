@@ -6,7 +6,7 @@
 #               tests): seconds
 #   make fuzz   the long fuzz run (docs/security.md), beyond the fuzzing inside `make test`
 #   make screenshots  refresh docs/images/ (the demo page in Chromium, five cases)
-#   make bench  the benchmark (bench/README.md): a few minutes; writes bench/results/ and README.md
+#   make bench  the benchmark (bench/README.md): about 11 minutes; writes bench/results/ and README.md
 # Each creates .venv/ and installs the project into it first (again whenever pyproject.toml changes);
 # make test also installs tests/fhir_server's npm packages from their lock file (npm ci).
 
