@@ -31,6 +31,7 @@ import pytest
 
 from cds_tools.fixtures import fixture_paths, load_fixture
 from tests.ops_helpers import SELECT, SIGN, app_client, scenario_of, settings_for
+from tests.support.processes import stop
 
 pytestmark = pytest.mark.fhirserver
 
@@ -106,12 +107,7 @@ def fhir_server() -> Iterator[FhirServer]:
         with httpx.Client(timeout=30.0) as client:
             yield FhirServer(base=f"{origin}/fhir/R4", origin=origin, client=client)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
 
 
 def _loader() -> ModuleType:

@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.ops_helpers import SELECT, feedback_item, hook_request, postgres_schema
+from tests.support.processes import stop
 
 pytestmark = pytest.mark.postgres
 
@@ -70,12 +71,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
             _wait_ready(base, process, log_path)
             yield base, database_url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop(process, timeout_s=20)
 
 
 def _wait_ready(base: str, process: subprocess.Popen[bytes], log_path: Path) -> None:

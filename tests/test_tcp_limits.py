@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import stop
+
 pytestmark = pytest.mark.slow
 
 LIMIT = 1024 * 1024
@@ -57,11 +59,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
             pytest.fail("uvicorn did not start within 30 s")
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 def _raw(port: int, head: bytes, chunks: list[bytes]) -> bytes:
