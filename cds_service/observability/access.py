@@ -83,7 +83,7 @@ class AccessLogMiddleware:
                 status = int(message["status"])
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body", False):
-                answered = time.perf_counter()  # background tasks run after this: not counted
+                answered = time.perf_counter()  # the last byte: what the EHR waited for
 
         try:
             await self.app(scope, receive, send_and_watch)

@@ -5,7 +5,6 @@ for the EHR."""
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import datetime
 
@@ -15,8 +14,6 @@ from cds_service.persistence.audit_writer import AuditWriter
 from cds_service.persistence.store import AuditRecord
 from cds_service.pipeline.evaluate import Evaluation
 from cds_service.wire import FeedbackItem
-
-log = logging.getLogger(__name__)
 
 # cards.py names the decision's draft order here, which is how a card is mapped back to its decision.
 DRAFT_ORDER_EXTENSION = "pdph-imaging.draft-order"
