@@ -9,14 +9,23 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import anyio
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
+from cds_service.api.deps import runtime_of
 from cds_service.persistence.audit_writer import AuditWriter
 from cds_service.persistence.store import AuditRecord, FeedbackStore, audit, feedback
 from cds_service.wire import FeedbackItem
-from tests.ops_helpers import SELECT, feedback_item
+from tests.ops_helpers import (
+    SELECT,
+    app_client,
+    call_hook,
+    feedback_item,
+    hook_request,
+    settings_for,
+)
 
 
 def _record(n: int, card: str | None = None) -> AuditRecord:
@@ -205,3 +214,21 @@ def test_a_real_batch_links_every_card_to_its_own_audit_row(tmp_path: Path, rows
             ).all()
         )
     assert linked == {f"card-{n}": f"hook-{n}" for n in range(rows)}
+
+
+@pytest.mark.anyio
+async def test_a_hook_call_makes_no_database_round_trip(tmp_path: Path) -> None:
+    settings = settings_for(f"sqlite:///{tmp_path}/store.sqlite3", audit_flush_interval_s=60)
+    checkouts: list[str] = []
+    async with app_client(settings) as client:
+        runtime = runtime_of(client.app)  # type: ignore[attr-defined]
+        for engine in {runtime.store.engine, runtime.store.audit_engine}:
+            event.listen(engine, "checkout", lambda *_: checkouts.append("checkout"))
+        for n in range(5):
+            assert await call_hook(client, hook_request(f"hook-{n}"))
+        assert checkouts == [] and runtime.audit.pending() == 5
+        await anyio.to_thread.run_sync(runtime.audit.flush)
+        assert checkouts and runtime.audit.pending() == 0
+        with runtime.store.engine.connect() as connection:
+            rows = connection.execute(select(func.count()).select_from(audit)).scalar_one()
+    assert rows == 5
