@@ -292,3 +292,20 @@ def test_no_suggestion_recreates_a_study_done_in_the_last_30_days() -> None:
     # With the window at 10 days the DSM is old enough to be proposed again.
     wider = decide(history, service_request("sr-1", MRI_BRAIN_WWO), recent_study_days=10)
     assert wider.response.to_json_dict()["cards"][0]["suggestions"]
+
+
+def test_only_head_and_spine_reports_are_validated_and_a_bad_one_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A report of other imaging (a chest X-ray) is screened out before validation: its bad date is
+    nobody's concern. A head MRI report with a bad date is skipped and logged, never used."""
+    chest = report(concept(LOINC, "36643-5", "XR Chest 2 Views"), 2 * DAYS)
+    chest["effectiveDateTime"] = "2026-13-45"
+    head = report(MRI_DONE, 20 * DAYS)
+    head["effectiveDateTime"] = "not a date"
+    caplog.set_level("WARNING")
+    evaluation = decide([ORTHOSTATIC, chest, head], service_request("sr-1", MRI_BRAIN_WWO))
+    skipped = [r for r in caplog.records if r.getMessage() == "resource_skipped"]
+    assert [r.__dict__["resource_type"] for r in skipped] == ["DiagnosticReport"]
+    # The unreadable report is not imaging history: the first MRI for suspected SIH, not a repeat.
+    assert [d.scenario for d in evaluation.decisions] == [Scenario.SIH]

@@ -36,13 +36,19 @@ class PriorStudy:
 
 def _reports(raw: list[dict[str, Any]], k: Knowledge) -> list[PriorStudy]:
     def relevant(resource: dict[str, Any]) -> bool:
+        # Screened before validation: a report of anything but head or spine imaging (a chest X-ray,
+        # a lab panel) is never validated, as for procedures below.
         status = resource.get("status")
-        return isinstance(status, str) and status in REPORT_STATUSES
+        return (
+            isinstance(status, str)
+            and status in REPORT_STATUSES
+            and classify_study(resource.get("code"), k) is not None
+        )
 
     found = []
     for item in read_resources(raw, DiagnosticReportView, relevant):
         study = classify_study(item.raw.get("code"), k)
-        if study is None:
+        if study is None:  # relevant() lets only head and spine studies through
             continue
         view = item.model
         period = view.effectivePeriod
