@@ -232,3 +232,33 @@ async def test_a_hook_call_makes_no_database_round_trip(tmp_path: Path) -> None:
         with runtime.store.engine.connect() as connection:
             rows = connection.execute(select(func.count()).select_from(audit)).scalar_one()
     assert rows == 5
+
+
+def test_close_does_not_wait_twice_for_a_store_that_hangs() -> None:
+    class HangingStore(FakeStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.entered = threading.Event()
+            self.release = threading.Event()
+
+        def save_audit(self, records: list[AuditRecord]) -> None:
+            self.entered.set()
+            self.release.wait(10)
+            raise ConnectionError("store unreachable")
+
+    store = HangingStore()
+    writer = AuditWriter(store, batch_rows=1, interval_s=60)
+    writer.start()
+    writer.submit([_record(1)])  # a full batch: the thread starts writing it and hangs
+    assert store.entered.wait(3)
+    writer.submit([_record(2)])
+    before = _dropped("shutdown")
+    started = time.monotonic()
+    writer.close(timeout_s=0.2)
+    assert time.monotonic() - started < 2  # not a second wait on the hanging write
+    assert _dropped("shutdown") == before + 1 and writer.pending() == 0
+    store.release.set()  # the hung write fails at last: its row is dropped and counted too
+    deadline = time.monotonic() + 3
+    while _dropped("shutdown") < before + 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _dropped("shutdown") == before + 2 and writer.pending() == 0

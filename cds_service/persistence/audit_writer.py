@@ -102,7 +102,10 @@ class AuditWriter:
 
     def _requeue(self, batch: list[AuditRecord]) -> None:
         """Put a failed batch back in front of what arrived meanwhile; the oldest rows beyond the
-        bound are dropped."""
+        bound are dropped. After `close` there is no later attempt: the batch is dropped."""
+        if self._stopping and self._thread is None:
+            _dropped(len(batch), batch[0].hook_instance, "shutdown")
+            return
         with self._lock:
             self._pending = batch + self._pending
             excess = len(self._pending) - self.max_rows
@@ -122,19 +125,21 @@ class AuditWriter:
         self._thread.start()
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Stop the thread and write what is left (one attempt): called at shutdown."""
+        """Stop the thread and write what is left (one attempt): called at shutdown. When the thread
+        is still stuck in a write after `timeout_s` (a store that does not answer), what is queued
+        is dropped and counted rather than holding the shutdown up a second time."""
         thread, self._thread = self._thread, None
-        self._stopping = True
+        self._stopping = True  # from now on a failed write drops its rows (see _requeue)
         self._wake.set()
         if thread is not None:
             thread.join(timeout_s)
-        if not self.flush():
-            left = self.pending()
-            with self._lock:
-                self._pending = []
-                AUDIT_QUEUED.set(0)
-            if left:
-                _dropped(left, None, "shutdown")
+        if thread is None or not thread.is_alive():
+            self.flush()
+        with self._lock:
+            left, self._pending = len(self._pending), []
+            AUDIT_QUEUED.set(0)
+        if left:
+            _dropped(left, None, "shutdown")
 
     def _run(self) -> None:
         pause = self.interval_s
