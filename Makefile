@@ -34,10 +34,12 @@ run: $(STAMP)
 	CDS_AUTH_REQUIRED=false $(BIN)/uvicorn cds_service.asgi:app --host $(HOST) --port $(PORT)
 
 $(FHIR_STAMP): $(FHIR_SERVER)/package-lock.json
-	@if command -v npm >/dev/null 2>&1; then \
-	  npm ci --no-audit --no-fund --prefix $(FHIR_SERVER) && touch $@; \
-	else \
+	@if ! command -v npm >/dev/null 2>&1; then \
 	  echo "npm not found: the real FHIR server tests (tests/test_fhir_server_real.py) will skip"; \
+	elif ! npm ci --no-audit --no-fund --prefix $(FHIR_SERVER); then \
+	  echo "npm ci failed: the real FHIR server tests (tests/test_fhir_server_real.py) will skip"; \
+	else \
+	  touch $@; \
 	fi
 
 test: $(STAMP) $(FHIR_STAMP)
