@@ -14,10 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import create_engine, text
 
 from cds_service.api.app import create_app
 from cds_service.config import Settings
+from cds_service.persistence.store import AuditRecord
 from tests.support.client import asgi_client
 from tests.support.clock import NOW
 from tests.support.database import migrated_sqlite
@@ -180,6 +182,26 @@ def feedback_item(
     if accepted:
         item["acceptedSuggestions"] = [{"id": s} for s in accepted]
     return item
+
+
+def audit_record(hook_instance: str, *cards: str, scenario: str = "pdph-acute") -> AuditRecord:
+    """One evaluated draft order's audit row, with these card uuids shown for it."""
+    return AuditRecord(
+        hook_instance=hook_instance,
+        service_id=SELECT,
+        scenario=scenario,
+        rating="usually-not-appropriate",
+        study_type="ct-head",
+        hours_since_puncture=36.0,
+        latency_ms=3.5,
+        evaluated_at=NOW,
+        cards=tuple((c, "warning") for c in cards),
+    )
+
+
+def metric(name: str, **labels: str) -> float:
+    """The current value of one sample of the process's metrics (0 before its first use)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 def settings_for(database_url: str, **overrides: Any) -> Settings:

@@ -18,6 +18,7 @@ from tests.builders import (
     service_request,
 )
 from tests.conftest import fixture
+from tests.ops_helpers import metric
 
 SELECT = "/cds-services/pdph-imaging-order-select"
 SIGN = "/cds-services/pdph-imaging-order-sign"
@@ -380,10 +381,8 @@ async def test_errors_say_what_to_fix(client: httpx.AsyncClient) -> None:
 async def test_requests_that_point_at_nothing_are_logged_and_counted(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from prometheus_client import REGISTRY
-
     def count(kind: str) -> float:
-        return REGISTRY.get_sample_value("cds_request_anomalies_total", {"kind": kind}) or 0.0
+        return metric("cds_request_anomalies_total", kind=kind)
 
     before = (count("patient-matches-no-resource"), count("selection-matches-no-draft-order"))
     others = hook_request(

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import anyio
 import pytest
-from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from cds_service.api.deps import runtime_of
@@ -20,17 +19,18 @@ from tests.ops_helpers import (
     call_hook,
     feedback_item,
     hook_request,
+    metric,
     scenario_of,
     settings_for,
 )
 
 
 def _store_errors(operation: str) -> float:
-    return REGISTRY.get_sample_value("cds_store_errors_total", {"operation": operation}) or 0.0
+    return metric("cds_store_errors_total", operation=operation)
 
 
 def _dropped(reason: str) -> float:
-    return REGISTRY.get_sample_value("cds_audit_rows_dropped_total", {"reason": reason}) or 0.0
+    return metric("cds_audit_rows_dropped_total", reason=reason)
 
 
 @pytest.mark.anyio

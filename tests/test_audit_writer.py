@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
 import pytest
-from prometheus_client import REGISTRY
 from sqlalchemy import event, func, select
 
 from cds_service.api.deps import runtime_of
@@ -21,25 +19,17 @@ from cds_service.wire import FeedbackItem
 from tests.ops_helpers import (
     SELECT,
     app_client,
+    audit_record,
     call_hook,
     feedback_item,
     hook_request,
+    metric,
     settings_for,
 )
 
 
 def _record(n: int, card: str | None = None) -> AuditRecord:
-    return AuditRecord(
-        hook_instance=f"hook-{n}",
-        service_id=SELECT,
-        scenario="pdph-acute",
-        rating="usually-not-appropriate",
-        study_type="mri-head",
-        hours_since_puncture=30.0,
-        latency_ms=1.0,
-        evaluated_at=datetime(2026, 11, 30, tzinfo=UTC),
-        cards=((card, "warning"),) if card else (),
-    )
+    return audit_record(f"hook-{n}", *([card] if card else []))
 
 
 class FakeStore:
@@ -58,7 +48,7 @@ class FakeStore:
 
 
 def _dropped(reason: str) -> float:
-    return REGISTRY.get_sample_value("cds_audit_rows_dropped_total", {"reason": reason}) or 0.0
+    return metric("cds_audit_rows_dropped_total", reason=reason)
 
 
 def test_rows_wait_for_the_interval_then_go_in_one_batch() -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client import REGISTRY
 
 from cds_service.api.deps import runtime_of
 from tests.ops_helpers import (
@@ -17,12 +16,9 @@ from tests.ops_helpers import (
     call_hook,
     feedback_item,
     hook_request,
+    metric,
     settings_for,
 )
-
-
-def _value(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 @pytest.mark.anyio
@@ -30,11 +26,11 @@ async def test_hook_and_feedback_calls_are_counted(tmp_path: Path) -> None:
     hook = {"service": SELECT, "endpoint": "hook", "status": "200"}
     cards = {"service": SELECT, "scenario": "pdph-acute-red-flags", "indicator": "critical"}
     before = (
-        _value("cds_requests_total", **hook),
-        _value("cds_request_duration_seconds_count", **hook),
-        _value("cds_cards_total", **cards),
-        _value("cds_feedback_items_total", service=SELECT, outcome="accepted"),
-        _value("cds_feedback_items_stored_total", service=SELECT),
+        metric("cds_requests_total", **hook),
+        metric("cds_request_duration_seconds_count", **hook),
+        metric("cds_cards_total", **cards),
+        metric("cds_feedback_items_total", service=SELECT, outcome="accepted"),
+        metric("cds_feedback_items_stored_total", service=SELECT),
     )
     async with app_client(settings_for(f"sqlite:///{tmp_path}/s.sqlite3")) as client:
         shown = await call_hook(client, hook_request("m-1", temperature_c=39.0))
@@ -44,15 +40,15 @@ async def test_hook_and_feedback_calls_are_counted(tmp_path: Path) -> None:
         unknown = await client.post("/cds-services/no-such-service", json=hook_request("m-2"))
         scrape = await client.get("/metrics")
     after = (
-        _value("cds_requests_total", **hook),
-        _value("cds_request_duration_seconds_count", **hook),
-        _value("cds_cards_total", **cards),
-        _value("cds_feedback_items_total", service=SELECT, outcome="accepted"),
-        _value("cds_feedback_items_stored_total", service=SELECT),
+        metric("cds_requests_total", **hook),
+        metric("cds_request_duration_seconds_count", **hook),
+        metric("cds_cards_total", **cards),
+        metric("cds_feedback_items_total", service=SELECT, outcome="accepted"),
+        metric("cds_feedback_items_stored_total", service=SELECT),
     )
     assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1, 2, 1]
     assert unknown.status_code == 404
-    assert _value("cds_requests_total", service="unknown", endpoint="hook", status="404") >= 1
+    assert metric("cds_requests_total", service="unknown", endpoint="hook", status="404") >= 1
     assert scrape.status_code == 200
     assert scrape.headers["content-type"].startswith("text/plain")
     for name in (
@@ -88,9 +84,9 @@ async def test_fhir_fetches_are_counted_and_timed(tmp_path: Path) -> None:
     request = hook_request("fetch-1")
     request.pop("prefetch")
     request["fhirServer"] = "http://fhir.test/fhir"
-    before_ok = _value("cds_fhir_fetch_total", outcome="ok")
-    before_500 = _value("cds_fhir_fetch_errors_total", cause="http-500")
-    before_count = _value("cds_fhir_fetch_duration_seconds_count")
+    before_ok = metric("cds_fhir_fetch_total", outcome="ok")
+    before_500 = metric("cds_fhir_fetch_errors_total", cause="http-500")
+    before_count = metric("cds_fhir_fetch_duration_seconds_count")
     async with app_client(settings_for(f"sqlite:///{tmp_path}/s.sqlite3")) as client:
         app = client.app  # type: ignore[attr-defined]
         async with httpx.AsyncClient(transport=_fhir_server("/Procedure")) as fhir:
@@ -98,6 +94,6 @@ async def test_fhir_fetches_are_counted_and_timed(tmp_path: Path) -> None:
             response = await client.post(f"/cds-services/{SELECT}", json=request)
     assert response.status_code == 412
     # Six templates: four required (one fails with a 500) and two optional (imaging history).
-    assert _value("cds_fhir_fetch_total", outcome="ok") - before_ok == 5
-    assert _value("cds_fhir_fetch_errors_total", cause="http-500") - before_500 == 1
-    assert _value("cds_fhir_fetch_duration_seconds_count") - before_count == 6
+    assert metric("cds_fhir_fetch_total", outcome="ok") - before_ok == 5
+    assert metric("cds_fhir_fetch_errors_total", cause="http-500") - before_500 == 1
+    assert metric("cds_fhir_fetch_duration_seconds_count") - before_count == 6

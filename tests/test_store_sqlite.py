@@ -18,7 +18,6 @@ from cds_service.cli import cli
 from cds_service.config import get_settings
 from cds_service.persistence import store as store_module
 from cds_service.persistence.store import (
-    AuditRecord,
     FeedbackStore,
     audit,
     audit_card,
@@ -26,25 +25,11 @@ from cds_service.persistence.store import (
     metadata,
 )
 from cds_service.wire import FeedbackItem
-from tests.ops_helpers import NOW, SELECT, feedback_item
+from tests.ops_helpers import NOW, SELECT, audit_record, feedback_item
 
 
 def _items(*raw: dict[str, object]) -> list[FeedbackItem]:
     return [FeedbackItem.model_validate(r) for r in raw]
-
-
-def _record(hook_instance: str, *cards: str, scenario: str = "pdph-acute") -> AuditRecord:
-    return AuditRecord(
-        hook_instance=hook_instance,
-        service_id=SELECT,
-        scenario=scenario,
-        rating="usually-not-appropriate",
-        study_type="ct-head",
-        hours_since_puncture=36.0,
-        latency_ms=3.5,
-        evaluated_at=NOW,
-        cards=tuple((c, "warning") for c in cards),
-    )
 
 
 def test_migrations_create_the_schema_the_code_uses(tmp_path: Path) -> None:
@@ -110,10 +95,10 @@ def test_feedback_gets_the_hook_instance_of_its_card_whichever_comes_first(
 ) -> None:
     store = FeedbackStore(f"sqlite:///{tmp_path}/store.sqlite3")
     store.migrate()
-    store.save_audit([_record("hook-a", "card-a1"), _record("hook-a", scenario="sih")])
+    store.save_audit([audit_record("hook-a", "card-a1"), audit_record("hook-a", scenario="sih")])
     store.save(SELECT, _items(feedback_item("card-a1", "accepted", accepted=["s1"])))
     store.save(SELECT, _items(feedback_item("card-b1"), feedback_item("card-unknown")))
-    store.save_audit([_record("hook-b", "card-b1")])  # audit written after its feedback
+    store.save_audit([audit_record("hook-b", "card-b1")])  # audit written after its feedback
     with store.engine.connect() as connection:
         query = select(feedback.c.card_uuid, feedback.c.hook_instance)
         rows = {card: instance for card, instance in connection.execute(query)}
@@ -136,7 +121,7 @@ def test_an_unknown_card_flag_is_cleared_when_the_audit_lands_between_check_and_
 
     def audit_lands_after_the_check(*args: Any) -> Any:
         origins = looked_up(*args)
-        store.save_audit([_record("hook-late", "card-late")])  # another worker's batch commits
+        store.save_audit([audit_record("hook-late", "card-late")])  # another worker's batch commits
         return origins
 
     monkeypatch.setattr(store_module, "_card_origins", audit_lands_after_the_check)
