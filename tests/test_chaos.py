@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from cds_tools.fixtures import FIXTURES_DIR, load_fixture
+from tests.support.processes import free_port, wait_port
 
 pytestmark = pytest.mark.chaos
 
@@ -42,23 +42,6 @@ DURATION_S = 42.0
 KILL_AT, RESTART_AT = 8.0, 14.0
 DB_STOP_AT, DB_START_AT = 20.0, 28.0
 SERVICE = "pdph-imaging-order-select"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_port(port: int, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.3):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
 def _as_postgres(command: list[str]) -> list[str]:
@@ -93,7 +76,7 @@ def cluster() -> Iterator[Cluster]:
         shutil.chown(folder, "postgres")
     initdb = [str(PG_BIN / "initdb"), "-D", str(folder / "data"), "-U", "postgres", "-A", "trust"]
     subprocess.run(_as_postgres(initdb), check=True, capture_output=True)
-    db = Cluster(folder, _free_port())
+    db = Cluster(folder, free_port())
     db.ctl("start")
     try:
         yield db
@@ -203,10 +186,10 @@ def test_replicas_behind_haproxy_survive_a_kill_and_a_database_restart(
     from cds_service.persistence.store import FeedbackStore
 
     FeedbackStore(cluster.url).migrate()
-    ports = [_free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(3)]
     log = tmp_path / "replicas.log"
     replicas = [_replica(p, cluster.url, log) for p in ports]
-    lb_port = _free_port()
+    lb_port = free_port()
     servers = "\n".join(f"    server r{i} 127.0.0.1:{p} check" for i, p in enumerate(ports))
     config = tmp_path / "haproxy.cfg"
     config.write_text(HAPROXY.format(port=lb_port, servers=servers))
@@ -216,7 +199,7 @@ def test_replicas_behind_haproxy_survive_a_kill_and_a_database_restart(
     began = time.monotonic()
     try:
         for port in [*ports, lb_port]:
-            _wait_port(port)
+            wait_port(port)
         time.sleep(1.5)  # two health checks: every replica in rotation
         request = load_fixture(
             FIXTURES_DIR / "seed-acute-34f-after-ms-workup-lp.json", datetime.now(UTC)

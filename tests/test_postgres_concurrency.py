@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.ops_helpers import SELECT, feedback_item, hook_request, postgres_schema
-from tests.support.processes import stop
+from tests.support.processes import free_port, stop
 
 pytestmark = pytest.mark.postgres
 
@@ -35,18 +34,12 @@ WORKERS = 2
 HOOK_CALLS = 40
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """(base URL, database URL) of a two-worker uvicorn serving the app on a fresh schema."""
     with postgres_schema() as database_url:
         metrics_dir = tmp_path_factory.mktemp("prometheus")
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "DATABASE_URL": database_url,

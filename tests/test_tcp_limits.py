@@ -9,13 +9,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.processes import stop
+from tests.support.processes import free_port, stop, wait_port
 
 pytestmark = pytest.mark.slow
 
@@ -23,15 +22,9 @@ LIMIT = 1024 * 1024
 BODY = b"{" + b" " * (6 * 1024 * 1024) + b"}"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     folder = tmp_path_factory.mktemp("tcp")
     env = os.environ | {
         "CDS_AUTH_REQUIRED": "false",
@@ -48,15 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("uvicorn did not start within 30 s")
+        wait_port(port)
         yield port
     finally:
         stop(process)
