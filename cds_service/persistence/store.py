@@ -246,9 +246,13 @@ class FeedbackStore:
             # RETURNING names only the rows inserted; rowcount of a multi-row insert is unreliable
             # across drivers (psycopg reports 0 for executemany).
             inserted = len(connection.execute(statement, rows).all())
-            # The card's audit row may have committed after `origins` looked for it and before this
-            # insert, so its own UPDATE found nothing: link here too.
-            _link_to_audit(connection, [item.card for item in items])
+            # The audit row of a card not found above may have committed after `origins` looked for
+            # it and before this insert, so its own UPDATE found nothing: link those here.
+            unknown = [
+                item.card for item, flag in zip(items, flags, strict=True) if flag == "unknown-card"
+            ]
+            if unknown:
+                _link_to_audit(connection, unknown)
             return SavedFeedback(inserted, flags)
 
     def save_audit(self, records: list[AuditRecord]) -> None:
