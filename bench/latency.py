@@ -30,6 +30,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
+from bench.inprocess import percentiles
 from bench.loopback import HOST, server
 
 HEADERS = {"content-type": "application/json", "accept": "application/json"}
@@ -68,11 +69,6 @@ def _redis_up() -> bool:
             return connection.recv(16).startswith(b"+PONG")
     except OSError:
         return False
-
-
-def _p(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def measure(
@@ -133,6 +129,7 @@ def measure(
                 floor = statistics.median(samples["floor"])
                 for label, values in samples.items():
                     p50 = statistics.median(values) if values else float("nan")
+                    tail = percentiles(values) if values else {}
                     rows.append(
                         {
                             "payload": name,
@@ -141,8 +138,8 @@ def measure(
                             "calls": len(values),
                             "errors": errors[label],
                             "p50_ms": round(p50, 3),
-                            "p95_ms": round(_p(values, 0.95), 3) if values else None,
-                            "p99_ms": round(_p(values, 0.99), 3) if values else None,
+                            "p95_ms": round(tail["p95_ms"], 3) if tail else None,
+                            "p99_ms": round(tail["p99_ms"], 3) if tail else None,
                             "over_floor": round(p50 / floor, 2),
                         }
                     )
