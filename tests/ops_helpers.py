@@ -224,9 +224,13 @@ async def app_client(
         yield client
 
 
+def service_of(request: dict[str, Any]) -> str:
+    """The id of the service that answers this request's hook."""
+    return SELECT if request["hook"] == "order-select" else SIGN
+
+
 async def call_hook(client: httpx.AsyncClient, request: dict[str, Any]) -> list[dict[str, Any]]:
-    service = SELECT if request["hook"] == "order-select" else SIGN
-    response = await client.post(f"/cds-services/{service}", json=request)
+    response = await client.post(f"/cds-services/{service_of(request)}", json=request)
     assert response.status_code == 200, response.text
     cards: list[dict[str, Any]] = response.json()["cards"]
     return cards

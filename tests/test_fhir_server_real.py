@@ -30,7 +30,7 @@ import httpx
 import pytest
 
 from cds_tools.fixtures import fixture_paths, load_fixture
-from tests.ops_helpers import SELECT, SIGN, app_client, scenario_of, settings_for
+from tests.ops_helpers import SELECT, app_client, scenario_of, service_of, settings_for
 from tests.support.processes import stop
 
 pytestmark = pytest.mark.fhirserver
@@ -120,10 +120,6 @@ def _loader() -> ModuleType:
     return module
 
 
-def _service(request: dict[str, Any]) -> str:
-    return SELECT if request["hook"] == "order-select" else SIGN
-
-
 def _comparable(response: dict[str, Any]) -> str:
     """The response as sorted JSON without what differs from call to call: card and suggestion
     uuids and `urn:uuid:` identifiers."""
@@ -201,7 +197,7 @@ async def test_the_demo_patients_loaded_by_the_repo_loader_give_their_cards(
             request = json.loads((DEMO / name).read_text())
             request["fhirServer"] = fhir_server.base
             fhir_server.clear_log()
-            answer = await app.post(f"/cds-services/{_service(request)}", json=request)
+            answer = await app.post(f"/cds-services/{service_of(request)}", json=request)
             assert answer.status_code == 200, answer.text
             assert [scenario_of(c) for c in answer.json()["cards"]] == [scenario], name
             patient = request["context"]["patientId"]
@@ -223,7 +219,7 @@ async def test_a_fixture_answers_the_same_without_prefetch_from_the_server(
     async with app_client(
         settings_for(f"sqlite:///{tmp_path}/s.sqlite3"), clock=lambda: NOW
     ) as app:
-        service = f"/cds-services/{_service(request)}"
+        service = f"/cds-services/{service_of(request)}"
         with_prefetch = await app.post(service, json=request)
         fhir_server.clear_log()
         without = await app.post(service, json=_without_prefetch(request, fhir_server))
