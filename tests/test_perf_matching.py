@@ -93,3 +93,18 @@ def test_index_answers_like_every_matcher(knowledge: Knowledge, family: str) -> 
     for _ in range(2):  # the second round answers from the memo
         for concept in concepts:
             assert match(concept, index) == naive_match(concept, plain), concept
+
+
+@pytest.mark.parametrize("family", ["procedures", "findings"])
+def test_memoised_spans_are_every_matchers_spans(knowledge: Knowledge, family: str) -> None:
+    """spans_for_text (read for an order's reason, memoised) gives every concept's mentions, negated
+    ones included, exactly as asking each matcher; a second round answers from the memo unchanged."""
+    index: ConceptIndex = getattr(knowledge, family)
+    texts = [words(c) for c in all_concepts()] + TRICKY
+    for _ in range(2):
+        for text in texts:
+            naive = {key: m.spans(text) for key, m in index.items() if m.spans(text)}
+            assert dict(index.spans_for_text(text)) == naive, text
+    assert any(index.spans_for_text(t) for t in texts)
+    if family == "findings":  # "denies headache": a negated mention is still a span
+        assert not index.spans_for_text("denies headache")["headache"][0][2]

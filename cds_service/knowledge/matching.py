@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import TypeVar
 
 from cds_service.knowledge.language import Language
@@ -39,6 +40,9 @@ class Systems:
         return canonical, self.normalise(canonical, code)
 
 
+Span = tuple[int, int, bool]  # start, end, affirmed
+
+
 class Matcher:
     """Recognises a concept from codings (exact system+code; an ICD-10-CM code and everything under
     it) or from free text, where a negated mention does not count (cds_service/knowledge/language.py)."""
@@ -67,9 +71,9 @@ class Matcher:
     def matches_text(self, text: str) -> bool:
         return any(affirmed for _, _, affirmed in self._mentions(text))
 
-    def spans(self, text: str) -> list[tuple[int, int, bool]]:
+    def spans(self, text: str) -> tuple[Span, ...]:
         """Every mention in `text`: start, end and whether it is affirmed."""
-        return list(self._mentions(text))
+        return tuple(self._mentions(text))
 
     def _mentions(self, text: str) -> Iterator[tuple[int, int, bool]]:
         for pattern in self.patterns:
@@ -79,8 +83,10 @@ class Matcher:
 
 
 NO_KEYS: frozenset[str] = frozenset()
+NO_SPANS: Mapping[str, tuple[Span, ...]] = MappingProxyType({})
 CACHE_SIZE = 4096
 K = TypeVar("K")
+V = TypeVar("V")
 
 
 class ConceptIndex(Mapping[str, Matcher]):
@@ -107,6 +113,7 @@ class ConceptIndex(Mapping[str, Matcher]):
         self._screen = _screen([p for m in self._matchers.values() for p in m.patterns])
         self._text_cache: dict[str, frozenset[str]] = {}
         self._code_cache: dict[tuple[str, str], frozenset[str]] = {}
+        self._spans_cache: dict[str, Mapping[str, tuple[Span, ...]]] = {}
 
     def __getitem__(self, key: str) -> Matcher:
         return self._matchers[key]
@@ -140,15 +147,22 @@ class ConceptIndex(Mapping[str, Matcher]):
         _remember(self._text_cache, text, found)
         return found
 
-    def spans_for_text(self, text: str) -> dict[str, list[tuple[int, int, bool]]]:
-        """Every concept's mentions in `text` (affirmed or not), for reading an order's reason."""
+    def spans_for_text(self, text: str) -> Mapping[str, tuple[Span, ...]]:
+        """Every concept's mentions in `text` (affirmed or not), for reading an order's reason.
+        Memoised like keys_for_text: order reasons are picked from short lists and recur."""
+        found = self._spans_cache.get(text)
+        if found is not None:
+            return found
         if self._screen is not None and self._screen.search(text) is None:
-            return {}
-        found = {key: m.spans(text) for key, m in self._matchers.items()}
-        return {key: spans for key, spans in found.items() if spans}
+            found = NO_SPANS
+        else:
+            every = ((key, m.spans(text)) for key, m in self._matchers.items())
+            found = MappingProxyType({key: spans for key, spans in every if spans})
+        _remember(self._spans_cache, text, found)
+        return found
 
 
-def _remember(cache: dict[K, frozenset[str]], key: K, value: frozenset[str]) -> None:
+def _remember(cache: dict[K, V], key: K, value: V) -> None:
     """Bounded memo: emptied when full, so a stream of distinct texts cannot grow it without end."""
     if len(cache) >= CACHE_SIZE:
         cache.clear()
