@@ -112,6 +112,26 @@ async def test_one_access_line_per_request_without_patient_data(
     assert "pat-secret-77" not in everything
 
 
+def test_any_extra_value_becomes_a_json_line() -> None:
+    """Values JSON has no type for are written as strings, integers beyond 64 bits included: a log
+    line never raises inside the logging machinery."""
+    record = logging.makeLogRecord(
+        {
+            "name": "cds_service.x",
+            "levelno": logging.WARNING,
+            "levelname": "WARNING",
+            "msg": "odd_values",
+            "big": 2**70,
+            "when": Path("/tmp/x"),
+            "codes": ("G97.1",),
+        }
+    )
+    line = json.loads(JsonFormatter().format(record))
+    assert line["event"] == "odd_values" and line["level"] == "warning"
+    assert line["big"] == 2**70 and line["when"] == "/tmp/x" and line["codes"] == ["G97.1"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["time"])
+
+
 def test_uvicorn_access_log_gives_way_to_ours() -> None:
     configure_logging("INFO")
     assert logging.getLogger("uvicorn.access").disabled

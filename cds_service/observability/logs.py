@@ -9,6 +9,8 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
+import orjson
+
 hook_instance: ContextVar[str | None] = ContextVar("hook_instance", default=None)
 
 # color_message: the ANSI-coloured copy of the message that uvicorn attaches to its records.
@@ -29,7 +31,10 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info and record.exc_info[0] is not None:
             entry["error_class"] = record.exc_info[0].__name__
-        return json.dumps(entry, default=str)
+        try:  # orjson: a fifth of the standard library's cost on the access line of every call
+            return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits
+            return json.dumps(entry, default=str)
 
 
 def configure_logging(level: str) -> None:
