@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from cds_service.api.deps import RuntimeDep, runtime_of
-from cds_service.api.routing import CdsRoute
+from cds_service.api.routing import CdsRoute, DirectRoute
 from cds_service.errors import CdsError
 from cds_service.knowledge import Scenario
 from cds_service.observability.logs import hook_instance
@@ -30,19 +30,8 @@ async def discovery(runtime: RuntimeDep) -> dict[str, Any]:
     return {"services": [s.declaration.discovery_entry() for s in runtime.services.values()]}
 
 
-@router.post(
-    "/cds-services/{service_id}",
-    summary="Call a CDS service (order-select or order-sign)",
-    response_model=CdsResponse,
-    response_model_exclude_none=True,
-    responses={
-        400: {"description": "Malformed request"},
-        404: {"description": "Unknown service"},
-        412: {"description": "Prefetch missing and the FHIR server could not supply it"},
-    },
-)
 async def call_service(service_id: str, body: HookRequest, request: Request) -> Response:
-    # The hot path reads the typed Runtime directly: resolving a Depends costs ~0.3 ms a call.
+    # The hot path (a DirectRoute, registered below) reads the typed Runtime directly.
     runtime = runtime_of(request.app)
     service = runtime.service(service_id)
     hook_instance.set(body.hookInstance)
@@ -72,6 +61,22 @@ async def call_service(service_id: str, body: HookRequest, request: Request) -> 
     return Response(
         result.response.model_dump_json(exclude_none=True), media_type="application/json"
     )
+
+
+router.add_api_route(
+    "/cds-services/{service_id}",
+    call_service,
+    methods=["POST"],
+    summary="Call a CDS service (order-select or order-sign)",
+    response_model=CdsResponse,
+    response_model_exclude_none=True,
+    responses={
+        400: {"description": "Malformed request"},
+        404: {"description": "Unknown service"},
+        412: {"description": "Prefetch missing and the FHIR server could not supply it"},
+    },
+    route_class_override=DirectRoute,
+)
 
 
 @router.post(

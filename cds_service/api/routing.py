@@ -1,13 +1,16 @@
-"""Reading JSON bodies with orjson on every route that takes one."""
+"""Reading JSON bodies with orjson on every route that takes one, and the direct route of the hook
+endpoint, which reads and validates its body itself instead of through FastAPI's dependency solver."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, get_type_hints
 
 import orjson
 from fastapi import HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
 
 # The fixtures' relative time tokens ({{now-48h}}, {{date:now-3d}}): a request that still holds one
 # was copied from fixtures/ without rendering and would be read with nonsense dates.
@@ -54,3 +57,60 @@ class CdsRoute(APIRoute):
             return await handler(_OrjsonRequest(request.scope, request.receive))
 
         return orjson_handler
+
+
+def _is_json_media(content_type: str) -> bool:
+    """FastAPI's rule for a JSON body: application/json or application/<anything>+json."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    maintype, _, subtype = media.partition("/")
+    return maintype == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+async def _json_body(request: _OrjsonRequest) -> Any:
+    """The body as FastAPI reads it for a JSON model (strict Content-Type): parsed JSON, the raw
+    bytes when the Content-Type is not JSON (the model then refuses them, answered 415), and the
+    same RequestValidationError for an empty or malformed body."""
+    raw = await request.body()
+    if not raw:
+        missing = {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
+        raise RequestValidationError([missing])
+    if not _is_json_media(request.headers.get("content-type", "")):
+        request.scope[RAW_BODY] = raw
+        return raw
+    try:
+        return await request.json()
+    except orjson.JSONDecodeError as exc:
+        error = {
+            "type": "json_invalid",
+            "loc": ("body", exc.pos),
+            "msg": "JSON decode error",
+            "input": {},
+            "ctx": {"error": exc.msg},
+        }
+        raise RequestValidationError([error], body=exc.doc) from exc
+
+
+class DirectRoute(CdsRoute):
+    """A route for the hot path (the hook call): the endpoint is called with its path parameters (as
+    strings), `body` (validated against the model its annotation names) and `request`, without
+    FastAPI's per-call dependency solving, which costs more than a typical evaluation's rules
+    (bench/README.md). Errors are those FastAPI raises (415, malformed JSON, invalid fields, all
+    through the app's handlers), and OpenAPI still documents the endpoint from its signature."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint: Callable[..., Awaitable[Response]] = self.endpoint
+        model = get_type_hints(endpoint)["body"]
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise TypeError(f"{endpoint.__name__}: `body` must be annotated with a pydantic model")
+
+        async def direct_handler(request: Request) -> Response:
+            request = _OrjsonRequest(request.scope, request.receive)
+            data = await _json_body(request)
+            try:
+                body = model.model_validate(data, from_attributes=True)  # as FastAPI does
+            except ValidationError as exc:
+                errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+                raise RequestValidationError(errors, body=data) from None
+            return await endpoint(**request.path_params, body=body, request=request)
+
+        return direct_handler
