@@ -12,17 +12,29 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 def without_empty(value: Any) -> Any:
     """A copy of a JSON value without nulls and empty strings, lists or objects, at any depth: what
-    the service echoes from a request (the draft order in a system action) must obey the same rule."""
+    the service echoes from a request (the draft order in a system action) must obey the same rule.
+    An emptied object or list counts as empty in its parent too."""
     if isinstance(value, dict):
-        pairs = ((k, without_empty(v)) for k, v in value.items())
-        return {k: v for k, v in pairs if not _is_empty(v)}
+        kept: dict[Any, Any] = {}
+        for key, item in value.items():
+            if isinstance(item, dict | list):
+                item = without_empty(item)
+                if item:
+                    kept[key] = item
+            elif item is not None and item != "":
+                kept[key] = item
+        return kept
     if isinstance(value, list):
-        return [v for v in map(without_empty, value) if not _is_empty(v)]
+        out: list[Any] = []
+        for item in value:
+            if isinstance(item, dict | list):
+                item = without_empty(item)
+                if item:
+                    out.append(item)
+            elif item is not None and item != "":
+                out.append(item)
+        return out
     return value
-
-
-def _is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str | list | dict) and len(value) == 0)
 
 
 class _Wire(BaseModel):

@@ -13,6 +13,7 @@ from cds_service.pipeline.decide import decide
 from cds_service.pipeline.facts import Finding, PatientFacts, ProcedureEvent, patient_facts
 from cds_service.pipeline.orders import ImagingOrder, OrderReason
 from cds_service.pipeline.render import render_cards
+from cds_service.wire import without_empty
 from tests.builders import lumbar_puncture, pdph
 from tests.support.clock import NOW
 
@@ -77,3 +78,27 @@ def test_render_is_deterministic_with_an_injected_id_factory(knowledge: Knowledg
     [card] = first
     assert card.suggestions and card.suggestions[0].uuid == "id-1" and card.uuid == "id-2"
     assert card.links and card.links[0].url == "https://cds.test/explain/pdph-persistent"
+
+
+def test_echoed_resources_lose_every_empty_value_at_any_depth() -> None:
+    """CDS Hooks forbids nulls: what the service echoes from a draft order (system actions, carried
+    reasons) is cleaned at every depth, and a container emptied by the cleaning goes too."""
+    draft = {
+        "resourceType": "ServiceRequest",
+        "id": "sr-1",
+        "note": [],
+        "priority": None,
+        "code": {"text": "", "coding": [{"system": "http://loinc.org", "code": "24590-2"}, {}]},
+        "reasonCode": [{"text": None, "coding": [{"display": ""}]}, "", None],
+        "extension": [{"url": "x", "valueBoolean": False}, {"url": "y", "valueInteger": 0}],
+        "contained": [{"resourceType": "Condition", "code": {"coding": [None, {"code": None}]}}],
+    }
+    assert without_empty(draft) == {
+        "resourceType": "ServiceRequest",
+        "id": "sr-1",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "24590-2"}]},
+        "extension": [{"url": "x", "valueBoolean": False}, {"url": "y", "valueInteger": 0}],
+        "contained": [{"resourceType": "Condition"}],
+    }
+    assert draft["note"] == [] and draft["priority"] is None  # the request itself is untouched
+    assert without_empty([None, "", [], {}]) == [] and without_empty("x") == "x"
