@@ -150,11 +150,12 @@ def _conditions(
     raw: list[dict[str, Any]], k: Knowledge, now: datetime, t: Thresholds
 ) -> list[Finding]:
     def relevant(resource: dict[str, Any]) -> bool:
-        if _coding_code(resource.get("verificationStatus")) in _UNTRUSTED_VERIFICATION:
-            return False
-        if _coding_code(resource.get("clinicalStatus")) in _INACTIVE_CLINICAL:
-            return False
-        return bool(match(resource.get("code"), k.findings))
+        # The code first: most of a long problem list is no finding at all (cheapest refusal).
+        return (
+            bool(match(resource.get("code"), k.findings))
+            and _coding_code(resource.get("verificationStatus")) not in _UNTRUSTED_VERIFICATION
+            and _coding_code(resource.get("clinicalStatus")) not in _INACTIVE_CLINICAL
+        )
 
     oldest = now - timedelta(days=t.lookback_days)
     durable = k.finding_groups["durable"]
