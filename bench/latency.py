@@ -2,6 +2,9 @@
 
 - the **floor**: bench/floor_app.py, a bare FastAPI app that only parses the body;
 - the **service, auth off** (`CDS_AUTH_REQUIRED=false`);
+- the **service, rules off**: bench/rules_off_app.py, the same app answering from a memo of its first
+  evaluation of each body: what a hook call costs besides the rules (reading, validating, middleware,
+  audit queue, access log, metrics, serialising);
 - the **service, auth on**: ES384 tokens verified against a JWKS served on loopback, a fresh `jti`
   per call checked by the in-memory replay cache, and, when Redis answers on 127.0.0.1:6379, the
   same with `CDS_REPLAY_CACHE=redis` (the shared cache a multi-replica deployment uses).
@@ -88,6 +91,7 @@ def measure(
         variants: dict[str, tuple[str, dict[str, str]]] = {
             "floor": ("bench.floor_app:app", {}),
             "service, auth off": ("cds_service.asgi:app", {}),
+            "service, rules off": ("bench.rules_off_app:app", {}),
             "service, auth on (memory replay cache)": ("cds_service.asgi:app", auth),
         }
         if _redis_up():

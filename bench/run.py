@@ -2,7 +2,7 @@
 
 1. In-process latency through the ASGI app (httpx ASGI transport) for the seed requests and a large
    patient, next to the framework floor, the bare floor and the JSON floor of the same bytes.
-2. Latency over loopback HTTP next to a bare FastAPI floor, auth off and on (bench/latency.py).
+2. Latency over loopback HTTP next to a bare FastAPI floor, auth off and on, rules off (bench/latency.py).
 3. Throughput of uvicorn with 2 workers over loopback at several concurrency levels.
 4. Scaling: latency as the prefetch grows.
 5. Profiles (pyinstrument) of the typical and the large request, summarised by stage.
@@ -179,6 +179,8 @@ def _markdown(result: dict[str, Any]) -> str:
             "",
             f"- targets: typical ≤ {TARGETS['loopback_typical_over_floor']} × floor, large "
             f"patient ≤ {TARGETS['loopback_large_over_floor']} × floor (auth off)",
+            "- *rules off*: the same app answering from a memo of its first evaluation "
+            "(bench/rules_off_app.py), i.e. what a call costs besides the rules",
         ]
     if result.get("throughput"):
         lines += [

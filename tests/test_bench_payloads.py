@@ -4,6 +4,8 @@ exists only on the benchmark's app."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +64,49 @@ async def test_floor_routes_answer_no_cards_and_only_on_the_bench_app(tmp_path: 
             assert bad.status_code == 400
     production = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'p.sqlite3'}"))
     assert not [r for r in production.routes if "/bench/" in getattr(r, "path", "")]
+
+
+RULES_OFF_CHECK = """
+import asyncio, httpx
+from bench import payloads
+from bench import rules_off_app as rules_off
+
+async def main() -> None:
+    now = payloads.bench_now()
+    bodies = [payloads.encode(payloads.seed_request(n, now)) for n in payloads.SEED_FIXTURES]
+    bodies.append(payloads.encode(payloads.large_patient_request(now)))
+    app = rules_off.app
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://b") as c:
+            for body in bodies * 2:
+                r = await c.post("/cds-services/pdph-imaging-order-select", content=body,
+                                 headers={"content-type": "application/json"})
+                assert r.status_code == 200, r.text
+                cards = r.json()["cards"]
+                topic = cards[0]["source"]["topic"]["code"]
+                print(len(cards), topic, cards[0]["extension"]["pdph-imaging.rating"])
+    print("memo", len(rules_off._answers))
+
+asyncio.run(main())
+"""
+
+
+def test_the_rules_off_app_answers_like_the_service_from_one_evaluation_per_body() -> None:
+    """bench/rules_off_app.py (a loopback row of the benchmark) answers each distinct body with the
+    service's own answer, evaluated once: 3 bodies sent twice leave 3 remembered evaluations."""
+    done = subprocess.run(
+        [sys.executable, "-c", RULES_OFF_CHECK],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+        env={"CDS_AUTH_REQUIRED": "false", "DATABASE_URL": "sqlite://", "PATH": ""},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "memo 3"
+    assert lines[:3] == lines[3:6]  # the second round answered from the memo, unchanged
+    expected = [payloads.expected_cards(name, NOW)[0] for name in payloads.SEED_FIXTURES]
+    expected.append(payloads.expected_cards(payloads.LARGE_BASE, NOW)[0])
+    assert lines[:3] == [f"1 {card['scenario']} {card['rating']}" for card in expected]
