@@ -93,9 +93,10 @@ async def _json_body(request: _OrjsonRequest) -> Any:
 class DirectRoute(CdsRoute):
     """A route for the hot path (the hook call): the endpoint is called with its path parameters (as
     strings), `body` (validated against the model its annotation names) and `request`, without
-    FastAPI's per-call dependency solving, which costs more than a typical evaluation's rules
-    (bench/README.md). Errors are those FastAPI raises (415, malformed JSON, invalid fields, all
-    through the app's handlers), and OpenAPI still documents the endpoint from its signature."""
+    FastAPI's per-call dependency solving (about 0.1 ms of a typical call's 1.1 ms in process).
+    Errors are those FastAPI raises (415, malformed JSON, invalid fields, all through the app's
+    handlers; tests/test_direct_route.py compares them case by case), and OpenAPI still documents
+    the endpoint from its signature."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint: Callable[..., Awaitable[Response]] = self.endpoint
