@@ -48,17 +48,14 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def match(concept: Any, index: ConceptIndex) -> frozenset[str]:
-    """Keys of the concepts recognised in a CodeableConcept: by any of its codes, and by its words
-    (text and displays) where they affirm a concept. Both count: a coded headache whose text says
-    "worst headache of her life" is also a thunderclap onset, and missing a red flag written in words
-    is the dangerous error (SPEC §2). One pass over the codings (this runs on every resource of a
-    large record): the same answer as `codings` then `words`."""
+def parts(concept: Any) -> tuple[tuple[tuple[str, str], ...], str]:
+    """(system, code) of every well-formed coding, and the words (as `words` joins them) of a raw
+    CodeableConcept, read in one pass: recognition runs on every resource of a large record."""
     if not isinstance(concept, dict):
-        return NO_KEYS
-    found = NO_KEYS
+        return (), ""
+    pairs: list[tuple[str, str]] = []
     text = concept.get("text")
-    parts = [text] if isinstance(text, str) and text else []
+    lines = [text] if isinstance(text, str) and text else []
     coding = concept.get("coding")
     if isinstance(coding, list):
         for c in coding:
@@ -66,12 +63,24 @@ def match(concept: Any, index: ConceptIndex) -> frozenset[str]:
                 continue
             system, code, display = c.get("system"), c.get("code"), c.get("display")
             if isinstance(system, str) and isinstance(code, str):
-                keys = index.keys_for_code(system, code)
-                if keys:
-                    found = found | keys
+                pairs.append((system, code))
             if isinstance(display, str) and display:
-                parts.append(display)
-    if not parts:
+                lines.append(display)
+    return tuple(pairs), lines[0] if len(lines) == 1 else "\n".join(lines)
+
+
+def match(concept: Any, index: ConceptIndex) -> frozenset[str]:
+    """Keys of the concepts recognised in a CodeableConcept: by any of its codes, and by its words
+    (text and displays) where they affirm a concept. Both count: a coded headache whose text says
+    "worst headache of her life" is also a thunderclap onset, and missing a red flag written in words
+    is the dangerous error (SPEC §2)."""
+    pairs, text = parts(concept)
+    found = NO_KEYS
+    for system, code in pairs:
+        keys = index.keys_for_code(system, code)
+        if keys:
+            found = found | keys
+    if not text:
         return found
-    keys = index.keys_for_text(parts[0] if len(parts) == 1 else "\n".join(parts))
+    keys = index.keys_for_text(text)
     return found | keys if keys else found

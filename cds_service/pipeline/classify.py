@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from cds_service.knowledge import Knowledge
-from cds_service.knowledge.terminology import codings, words
+from cds_service.knowledge.terminology import parts
 
 _MYELOGRAPHY_STUDIES = {"myelography", "ct-spine"}
 
@@ -20,7 +20,7 @@ def _any(patterns: list[re.Pattern[str]], text: str) -> bool:
 def classify_study(concept: Any, k: Knowledge) -> str | None:
     """The study type of an order's code, or None when it is not head or spine imaging. Records
     repeat the same codes and words over and over: answers are memoised (bounded)."""
-    return _classify(tuple(codings(concept)), words(concept), k)
+    return _classify(*parts(concept), k)
 
 
 @lru_cache(maxsize=4096)
