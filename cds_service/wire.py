@@ -15,26 +15,21 @@ def without_empty(value: Any) -> Any:
     the service echoes from a request (the draft order in a system action) must obey the same rule.
     An emptied object or list counts as empty in its parent too."""
     if isinstance(value, dict):
-        kept: dict[Any, Any] = {}
-        for key, item in value.items():
-            if isinstance(item, dict | list):
-                item = without_empty(item)
-                if item:
-                    kept[key] = item
-            elif item is not None and item != "":
-                kept[key] = item
-        return kept
+        return {k: kept for k, v in value.items() if (kept := _cleaned(v)) is not _EMPTY}
     if isinstance(value, list):
-        out: list[Any] = []
-        for item in value:
-            if isinstance(item, dict | list):
-                item = without_empty(item)
-                if item:
-                    out.append(item)
-            elif item is not None and item != "":
-                out.append(item)
-        return out
+        return [kept for v in value if (kept := _cleaned(v)) is not _EMPTY]
     return value
+
+
+_EMPTY = object()
+
+
+def _cleaned(value: Any) -> Any:
+    """`value` without its empty parts, or _EMPTY when nothing is left of it."""
+    if isinstance(value, dict | list):
+        value = without_empty(value)
+        return value if value else _EMPTY
+    return _EMPTY if value is None or value == "" else value
 
 
 class _Wire(BaseModel):
