@@ -10,9 +10,32 @@ import pytest
 
 from bench.payloads import large_patient_request
 from cds_service.knowledge import ConceptIndex, Knowledge, Matcher
-from cds_service.knowledge.terminology import codings, match, words
+from cds_service.knowledge.terminology import match, parts
 from cds_tools.fixtures import fixture_paths, load_fixture
 from tests.conftest import NOW
+
+
+def codings(concept: Any) -> list[tuple[str, str]]:
+    """The definition: (system, code) of every coding object whose system and code are strings."""
+    found = concept.get("coding") if isinstance(concept, dict) else None
+    return [
+        (c["system"], c["code"])
+        for c in (found if isinstance(found, list) else [])
+        if isinstance(c, dict)
+        and isinstance(c.get("system"), str)
+        and isinstance(c.get("code"), str)
+    ]
+
+
+def words(concept: Any) -> str:
+    """The definition: the text and every coding display that is a non-empty string, a line each."""
+    if not isinstance(concept, dict):
+        return ""
+    found = concept.get("coding")
+    displays = (
+        [c.get("display") for c in found if isinstance(c, dict)] if isinstance(found, list) else []
+    )
+    return "\n".join(p for p in [concept.get("text"), *displays] if isinstance(p, str) and p)
 
 
 def naive_match(concept: Any, matchers: Mapping[str, Matcher]) -> set[str]:
@@ -82,6 +105,15 @@ def all_concepts() -> list[Any]:
     concepts += [{"coding": [{"system": SYSTEMS[0], "code": "I10"}], "text": "headache"}]
     concepts += [None, "text", {"coding": "x"}, {"coding": [{"code": 5}]}]
     return concepts
+
+
+def test_a_concept_is_read_in_one_pass_as_by_its_definition() -> None:
+    concepts = all_concepts()
+    for concept in concepts:
+        assert parts(concept) == (tuple(codings(concept)), words(concept)), concept
+    assert any(len(parts(c)[0]) > 1 for c in concepts) and any(
+        "\n" in parts(c)[1] for c in concepts
+    )
 
 
 @pytest.mark.parametrize("family", ["procedures", "findings", "temperature"])

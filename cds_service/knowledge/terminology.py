@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from cds_service.knowledge import NO_KEYS, ConceptIndex
@@ -12,23 +11,6 @@ def coding_dicts(concept: Any) -> list[dict[str, Any]]:
     """The codings of a raw CodeableConcept that are objects (raw data may hold anything there)."""
     found = concept.get("coding") if isinstance(concept, dict) else None
     return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
-
-
-def codings(concept: Any) -> Iterator[tuple[str, str]]:
-    """(system, code) of every well-formed coding of a CodeableConcept dict."""
-    for coding in coding_dicts(concept):
-        system, code = coding.get("system"), coding.get("code")
-        if isinstance(system, str) and isinstance(code, str):
-            yield system, code
-
-
-def words(concept: Any) -> str:
-    """The human text of a CodeableConcept: its text and every coding display, one per line."""
-    if not isinstance(concept, dict):
-        return ""
-    parts = [concept.get("text")]
-    parts.extend(c.get("display") for c in coding_dicts(concept))
-    return "\n".join(p for p in parts if isinstance(p, str) and p)
 
 
 def describe(concept: Any, fallback: str) -> str:
@@ -49,8 +31,9 @@ def clip(text: str, limit: int) -> str:
 
 
 def parts(concept: Any) -> tuple[tuple[tuple[str, str], ...], str]:
-    """(system, code) of every well-formed coding, and the words (as `words` joins them) of a raw
-    CodeableConcept, read in one pass: recognition runs on every resource of a large record."""
+    """What a raw CodeableConcept says: (system, code) of every well-formed coding, and its words
+    (its text and every coding display, one per line), read in one pass: recognition runs on every
+    resource of a large record."""
     if not isinstance(concept, dict):
         return (), ""
     pairs: list[tuple[str, str]] = []

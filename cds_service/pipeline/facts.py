@@ -34,7 +34,7 @@ from cds_service.fhir.views import (
 )
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.model import Thresholds
-from cds_service.knowledge.terminology import coding_dicts, describe, match, words
+from cds_service.knowledge.terminology import coding_dicts, describe, match, parts
 from cds_service.observability.metrics import ANOMALIES
 from cds_service.pipeline.classify import classify_study
 from cds_service.pipeline.history import MYELOGRAPHY, PriorStudy, prior_studies
@@ -201,7 +201,8 @@ def _observation_time(observation: ObservationView) -> Instant | None:
 def _observation_absent(raw: dict[str, Any]) -> bool:
     if raw.get("valueBoolean") is False or "dataAbsentReason" in raw:
         return True
-    value_text = words(raw.get("valueCodeableConcept")).lower() or str(raw.get("valueString", ""))
+    _, value_words = parts(raw.get("valueCodeableConcept"))
+    value_text = value_words or str(raw.get("valueString", ""))
     return value_text.lower().startswith(_ABSENT_WORDS)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from cds_service.fhir.views import ServiceRequestView, read_resources
 from cds_service.knowledge import Knowledge
-from cds_service.knowledge.terminology import coding_dicts, codings, describe, match, words
+from cds_service.knowledge.terminology import coding_dicts, describe, match, parts
 from cds_service.observability.metrics import ANOMALIES
 from cds_service.pipeline.classify import classify_study
 from cds_service.pipeline.facts import Finding
@@ -99,7 +99,7 @@ def order_reason(
             concepts.append(resource.get("code"))
         elif isinstance(reference.get("display"), str):
             concepts.append({"text": reference["display"]})
-    readable = [c for c in concepts if words(c) or any(True for _ in codings(c))]
+    readable = [c for c in concepts if any(parts(c))]  # a code or some words
     findings = [
         Finding(kind, describe(concept, k.finding_display(kind)), None, "order reason")
         for concept in readable
