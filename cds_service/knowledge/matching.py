@@ -75,7 +75,7 @@ class Matcher:
         """Every mention in `text`: start, end and whether it is affirmed."""
         return tuple(self._mentions(text))
 
-    def _mentions(self, text: str) -> Iterator[tuple[int, int, bool]]:
+    def _mentions(self, text: str) -> Iterator[Span]:
         for pattern in self.patterns:
             for match in pattern.finditer(text):
                 start, end = match.span()
