@@ -65,6 +65,11 @@ AFFIRMED: dict[str, list[str]] = {
         "temp 38.4 C",
         "rigors and headache",
         "spiking fevers",
+        "Tmax 38.4",
+        "T 38.9",
+        "T 101.3F",
+        "temp 39",
+        "spiking temps",
     ],
     "nuchal-rigidity": [
         "neck stiffness",
@@ -88,6 +93,8 @@ AFFIRMED: dict[str, list[str]] = {
         "tonic-clonic episode",
         "witnessed convulsion",
         "post-ictal on arrival",
+        "witnessed sz",
+        "GTCS x2",
     ],
     "eclampsia": [
         "eclampsia",
@@ -103,6 +110,25 @@ AFFIRMED: dict[str, list[str]] = {
         "slurred speech",
         "sixth nerve palsy",
         "diplopia",
+        "CN VI palsy",
+        "CN3 palsy",
+        "L sided weakness",
+        "weakness left arm",
+        "numbness left side of face",
+        "hemisensory loss",
+        "word-finding difficulty",
+        "arm drift",
+        "TIA",
+        "ptosis",
+        "anisocoria",
+        "blown pupil",
+        "loss of vision",
+        "visual loss",
+        "hemianopia",
+        "cortical blindness",
+        "saddle anaesthesia",
+        "cauda equina syndrome",
+        "Bell's palsy",
     ],
     "thunderclap-headache": [
         "thunderclap headache",
@@ -112,6 +138,9 @@ AFFIRMED: dict[str, list[str]] = {
         "maximal at onset",
         "explosive onset headache",
         "headache peaked within seconds",
+        "worst HA of life",
+        "WHOL",
+        "sudden onset HA",
     ],
     "subarachnoid-haemorrhage-or-rcvs": [
         "SAH",
@@ -119,6 +148,7 @@ AFFIRMED: dict[str, list[str]] = {
         "?subarachnoid haemorrhage",
         "concern for subarachnoid bleed",
         "RCVS",
+        "xanthochromia in CSF",
     ],
     "meningitis": [
         "meningitis",
@@ -147,6 +177,28 @@ AFFIRMED: dict[str, list[str]] = {
         "query PRES",
         "reversible posterior leukoencephalopathy",
         "possible PRES postpartum",
+    ],
+    "intracranial-haemorrhage": [
+        "ICH",
+        "IVH",
+        "intraventricular haemorrhage",
+        "AVM bleed",
+        "bleed on CT",
+    ],
+    "raised-intracranial-pressure": [
+        "papilledema",
+        "bilateral papilloedema",
+        "optic disc swelling",
+        "raised ICP",
+        "elevated opening pressure",
+        "cerebral oedema",
+    ],
+    "neuraxial-abscess": [
+        "epidural abscess",
+        "spinal epidural abscess",
+        "r/o epidural abscess",
+        "brain abscess",
+        "subdural empyema",
     ],
 }
 
@@ -228,6 +280,27 @@ NEGATED: dict[str, list[str]] = {
         "negative for posterior reversible encephalopathy",
         "no features of PRES",
         "PRES ruled out",
+    ],
+    "intracranial-haemorrhage": [
+        "no ICH",
+        "negative for IVH",
+        "no intracranial haemorrhage",
+        "no bleed on CT",
+        "ICH excluded",
+    ],
+    "raised-intracranial-pressure": [
+        "no papilloedema",
+        "fundi: no papilledema",
+        "no optic disc swelling",
+        "raised ICP excluded",
+        "no cerebral oedema",
+    ],
+    "neuraxial-abscess": [
+        "no epidural abscess",
+        "epidural abscess ruled out",
+        "negative for spinal abscess",
+        "no brain abscess",
+        "abscess: none",
     ],
 }
 
@@ -339,6 +412,29 @@ def test_dangerous_records_never_get_a_cancel(
         assert "delete" not in action_types(card)
         if expected is not Scenario.THUNDERCLAP or card["indicator"] != "info":
             assert card["indicator"] == "critical"
+
+
+# Every affirmed phrase of a flag that changes the scenario, written as a problem-list entry 12 h old
+# beside a headache 30 h after an LP, with a CT head drafted: never the acute card and its cancel.
+_URGENT = {"thunderclap-headache", "altered-mental-status"}
+WRITTEN_IN_THE_CHART = [(flag, phrase) for flag, phrases in AFFIRMED.items() for phrase in phrases]
+
+
+@pytest.mark.parametrize(("flag", "phrase"), WRITTEN_IN_THE_CHART)
+def test_each_red_flag_phrase_in_a_condition_keeps_the_drafted_study(
+    flag: str, phrase: str, knowledge: Knowledge
+) -> None:
+    assert flag in knowledge.finding_groups["red_flags"] | _URGENT
+    resources = [lumbar_puncture(30), headache(), condition(concept(text=phrase), at(12))]
+    evaluation = evaluate(resources, service_request("sr-1", CT_HEAD, concept(text="headache")))
+    [decision] = evaluation.decisions
+    assert decision.scenario in {
+        Scenario.PDPH_ACUTE_RED_FLAGS,
+        Scenario.THUNDERCLAP,
+        Scenario.ALTERED_MENTAL_STATUS,
+    }
+    for card in evaluation.response.to_json_dict()["cards"]:
+        assert "delete" not in action_types(card)
 
 
 def test_thunderclap_adds_a_ct_head_and_keeps_the_mri() -> None:
