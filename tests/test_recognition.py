@@ -768,3 +768,86 @@ def test_no_silent_evaluation_records_appropriate() -> None:
                     assert f"ServiceRequest/{action['resource']['id']}" in rated
                 checked += 1
     assert checked >= 100
+
+
+# --- Glasgow coma score observations: a total below 15 is altered mental status ------------------------
+
+OID_LOINC = "urn:oid:2.16.840.1.113883.6.1"
+
+
+def gcs(
+    value: Any,
+    hours_ago: float = 1,
+    *,
+    system: str = "http://loinc.org",
+    code: str = "9269-2",
+    display: str | None = "Glasgow coma score total",
+    text: str = "Glasgow Coma Scale , (GCS)",
+    status: str = "final",
+    as_integer: bool = False,
+) -> dict[str, Any]:
+    """As the FHIR R4 example Observation/glasgow writes it (valueQuantity 13 {score})."""
+    coding: dict[str, Any] = {"system": system, "code": code}
+    if display:
+        coding["display"] = display
+    value_element = (
+        {"valueInteger": value}
+        if as_integer
+        else {
+            "valueQuantity": {
+                "value": value,
+                "system": "http://unitsofmeasure.org",
+                "code": "{score}",
+            }
+        }
+    )
+    return {
+        "resourceType": "Observation",
+        "status": status,
+        "category": [{"coding": [{"code": "exam"}]}],
+        "code": {"coding": [coding], "text": text},
+        "subject": {"reference": "Patient/pat-1"},
+        "effectiveDateTime": at(hours_ago),
+        **value_element,
+    }
+
+
+GCS_CASES = [
+    ("GCS 12 (valueQuantity {score})", gcs(12), Scenario.ALTERED_MENTAL_STATUS),
+    ("GCS 14, valueInteger", gcs(14, as_integer=True), Scenario.ALTERED_MENTAL_STATUS),
+    ("GCS 15 exactly: alert", gcs(15), Scenario.PDPH_ACUTE),
+    (
+        "GCS 9, code only under the LOINC OID",
+        gcs(9, system=OID_LOINC, display=None),
+        Scenario.ALTERED_MENTAL_STATUS,
+    ),
+    ("GCS 13.5 (not a whole number) still below 15", gcs(13.5), Scenario.ALTERED_MENTAL_STATUS),
+    ("GCS 8 entered in error", gcs(8, status="entered-in-error"), Scenario.PDPH_ACUTE),
+    ("GCS 10 four days ago, outside the window", gcs(10, hours_ago=96), Scenario.PDPH_ACUTE),
+    (
+        "verbal sub-score 3 is not a total",
+        gcs(3, code="9270-0", display="Glasgow coma score verbal", text="GCS verbal response"),
+        Scenario.PDPH_ACUTE,
+    ),
+    ("GCS 15 as a whole: no 'coma' in its name", gcs(15, display=None), Scenario.PDPH_ACUTE),
+]
+
+
+@pytest.mark.parametrize(
+    ("observation", "expected"), [c[1:] for c in GCS_CASES], ids=[c[0] for c in GCS_CASES]
+)
+def test_glasgow_coma_score_observations(observation: dict[str, Any], expected: Scenario) -> None:
+    resources = [lumbar_puncture(30), headache(), observation]
+    evaluation = evaluate(resources, service_request("sr-1", CT_HEAD, concept(text="headache")))
+    [decision] = evaluation.decisions
+    assert decision.scenario is expected
+    if expected is Scenario.ALTERED_MENTAL_STATUS:
+        [card] = evaluation.response.to_json_dict()["cards"]
+        assert "Glasgow coma score" in card["detail"] and "delete" not in action_types(card)
+
+
+def test_an_unreadable_gcs_value_skips_that_observation_only() -> None:
+    broken = gcs("twelve")
+    resources = [lumbar_puncture(30), headache(), broken, gcs(11)]
+    evaluation = evaluate(resources, service_request("sr-1", CT_HEAD, concept(text="headache")))
+    assert evaluation.decisions[0].scenario is Scenario.ALTERED_MENTAL_STATUS

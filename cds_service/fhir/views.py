@@ -26,6 +26,7 @@ from fhir_core.types import (
     DecimalType,
     IdType,
     InstantType,
+    IntegerType,
     StringType,
     UriType,
 )
@@ -180,6 +181,7 @@ class ObservationView(ResourceView):
     valueCodeableConcept: CodeableConcept | None = None
     valueString: StringType | None = None
     valueBoolean: BooleanType | None = None
+    valueInteger: IntegerType | None = None
     dataAbsentReason: CodeableConcept | None = None
 
 

@@ -25,12 +25,12 @@ from cds_service.knowledge.model import (
     CodeEntry,
     Concept,
     ImagingFile,
+    MeasurementConcept,
     Rating,
     RatingCell,
     RulesFile,
     Scenario,
     ScenarioVariant,
-    TemperatureConcept,
     ValueSetsFile,
 )
 
@@ -65,7 +65,7 @@ class Knowledge:
             lang.negation_before, lang.negation_after, lang.clause_terminators, lang.filler_words
         )
 
-        def index(concepts: Mapping[str, Concept | TemperatureConcept]) -> ConceptIndex:
+        def index(concepts: Mapping[str, Concept | MeasurementConcept]) -> ConceptIndex:
             return ConceptIndex(
                 {k: Matcher(c.codes, c.text, systems, self.language) for k, c in concepts.items()},
                 systems,
@@ -74,7 +74,7 @@ class Knowledge:
         self.procedures = index(valuesets.procedures)
         self.findings = index(valuesets.findings)
         self.temperature = index({"body-temperature": valuesets.body_temperature})
-        self.body_temperature = self.temperature["body-temperature"]
+        self.gcs = index({"glasgow-coma-score": valuesets.glasgow_coma_score})
         self.study_by_code = {
             systems.key(systems.uri(c.system), c.code): c.study for c in imaging.codes
         }
@@ -141,10 +141,11 @@ def _validate_systems(valuesets: ValueSetsFile, imaging: ImagingFile) -> None:
     for alias, name in valuesets.system_aliases.items():
         _require(name in names, f"valuesets.yaml: system_aliases.{alias}: unknown system {name!r}")
     release = icd10cm_release()
-    families: dict[str, Mapping[str, Concept | TemperatureConcept]] = {
+    families: dict[str, Mapping[str, Concept | MeasurementConcept]] = {
         "procedures": valuesets.procedures,
         "findings": valuesets.findings,
         "body-temperature": {"codes": valuesets.body_temperature},
+        "glasgow-coma-score": {"codes": valuesets.glasgow_coma_score},
     }
     entries: list[tuple[str, str, CodeEntry]] = [
         ("valuesets.yaml", f"{family}.{key}.codes[{i}]", entry)

@@ -54,7 +54,9 @@ class Concept(_Strict):
     text: list[str] = Field(default_factory=list)
 
 
-class TemperatureConcept(_Strict):
+class MeasurementConcept(_Strict):
+    """The codes (and words) of one kind of measured Observation, read by its value."""
+
     codes: list[CodeEntry]
     text: list[str] = Field(default_factory=list)
 
@@ -74,7 +76,8 @@ class ValueSetsFile(_Strict):
     language: LanguageRules
     procedures: dict[str, Concept]
     findings: dict[str, Concept]
-    body_temperature: TemperatureConcept = Field(alias="body-temperature")
+    body_temperature: MeasurementConcept = Field(alias="body-temperature")
+    glasgow_coma_score: MeasurementConcept = Field(alias="glasgow-coma-score")
 
 
 class Study(_Strict):
@@ -132,6 +135,8 @@ class Thresholds(_Strict):
     lookback_days: float = Field(gt=0)
     fever_celsius: float = Field(gt=35, lt=43)
     observation_window_hours: float = Field(gt=0)
+    # A Glasgow coma score total below this is altered mental status (15 is fully alert).
+    gcs_altered_below: int = Field(ge=4, le=15)
     adult_age_years: int = Field(gt=0)
     # How far back an MRI head or spine counts as the initial imaging of suspected SIH (SPEC §2).
     sih_lookback_days: float = Field(gt=0)

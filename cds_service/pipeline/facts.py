@@ -14,6 +14,8 @@ Documented choices (see docs/clinical-rules.md):
   whatever their age.
 - Observations count when final, amended, corrected or preliminary and effective within the observation
   window; a finding observation with valueBoolean false or an "absent/negative" value is not a finding.
+  A body temperature at or above `fever_celsius` is fever; a Glasgow coma score total below
+  `gcs_altered_below` is altered mental status.
 """
 
 from __future__ import annotations
@@ -190,6 +192,14 @@ def _celsius(quantity: Quantity | None) -> float | None:
     return None
 
 
+def _score(observation: ObservationView) -> float | None:
+    """A score: valueInteger, or valueQuantity as FHIR's GCS example writes it (13 {score})."""
+    if observation.valueInteger is not None:
+        return float(observation.valueInteger)
+    quantity = observation.valueQuantity
+    return None if quantity is None or quantity.value is None else float(quantity.value)
+
+
 def _observation_time(observation: ObservationView) -> Instant | None:
     period = observation.effectivePeriod
     value = observation.effectiveDateTime or observation.effectiveInstant
@@ -209,16 +219,16 @@ def _observation_absent(raw: dict[str, Any]) -> bool:
 def _observations(
     raw: list[dict[str, Any]], k: Knowledge, now: datetime, t: Thresholds
 ) -> list[Finding]:
-    temperature = k.temperature
+    temperature, gcs = k.temperature, k.gcs
 
     def relevant(resource: dict[str, Any]) -> bool:
         status = resource.get("status")  # raw: may be of any JSON type
         if not isinstance(status, str) or status not in _OBSERVATION_STATUSES:
             return False
         code = resource.get("code")
-        return bool(match(code, temperature) or match(code, k.findings)) or bool(
-            match(resource.get("valueCodeableConcept"), k.findings)
-        )
+        return bool(
+            match(code, temperature) or match(code, gcs) or match(code, k.findings)
+        ) or bool(match(resource.get("valueCodeableConcept"), k.findings))
 
     oldest = now - timedelta(hours=t.observation_window_hours)
     findings: list[Finding] = []
@@ -231,6 +241,15 @@ def _observations(
             if celsius is not None and celsius >= t.fever_celsius:
                 findings.append(
                     Finding("fever", f"temperature {celsius:.1f} °C", at, "observation")
+                )
+            continue
+        if match(item.raw.get("code"), gcs):
+            score = _score(item.model)
+            if score is not None and score < t.gcs_altered_below:
+                findings.append(
+                    Finding(
+                        "altered-mental-status", f"Glasgow coma score {score:g}", at, "observation"
+                    )
                 )
             continue
         if _observation_absent(item.raw):
