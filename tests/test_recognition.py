@@ -851,3 +851,40 @@ def test_an_unreadable_gcs_value_skips_that_observation_only() -> None:
     resources = [lumbar_puncture(30), headache(), broken, gcs(11)]
     evaluation = evaluate(resources, service_request("sr-1", CT_HEAD, concept(text="headache")))
     assert evaluation.decisions[0].scenario is Scenario.ALTERED_MENTAL_STATUS
+
+
+# --- Punctures as procedure notes name them ---------------------------------------------------------
+
+PUNCTURES_AS_WRITTEN = [
+    "LP",
+    "L.P.",
+    "lumbar tap",
+    "spinal tap",
+    "LP for MS workup",
+    "accidental dural puncture",
+    "dural puncture epidural",
+    "DPE for labour analgesia",
+    "intrathecal chemotherapy",
+    "IT methotrexate",
+    "CT myelogram",
+    "CT cisternography",
+    "spinal block for TKA",
+    "subarachnoid block",
+    "ESI L4-5",
+    "interlaminar epidural steroid injection",
+    "lumbar drain placement",
+]
+# Not a dural puncture: "SAB" is also a spontaneous abortion, a blood patch is its own procedure.
+NOT_PUNCTURES = ["SAB", "D&C for SAB", "epidural blood patch", "evacuation of epidural haematoma"]
+
+
+@pytest.mark.parametrize("text", PUNCTURES_AS_WRITTEN)
+def test_a_puncture_written_in_words_is_read(text: str) -> None:
+    resources = [procedure(concept(text=text), at(30)), headache()]
+    assert scenario_of(resources, service_request("sr-1", CT_HEAD)) is Scenario.PDPH_ACUTE
+
+
+@pytest.mark.parametrize("text", NOT_PUNCTURES)
+def test_what_is_not_a_dural_puncture_never_starts_the_acute_pathway(text: str) -> None:
+    resources = [procedure(concept(text=text), at(30)), headache()]
+    assert scenario_of(resources, service_request("sr-1", CT_HEAD)) is not Scenario.PDPH_ACUTE
