@@ -312,6 +312,14 @@ SCOPE = [
     ("afebrile. Worst headache of life", {"thunderclap-headache"}),
     ("no photophobia, sudden severe headache", {"thunderclap-headache"}),
     ("denies fever, neck stiffness or photophobia", set()),
+    # Doubt and certainty are not negations (NegEx's pseudo-negations).
+    ("not sure if seizure", {"seizure"}),
+    ("not certain whether meningitis", {"meningitis"}),
+    ("no doubt SAH", {"subarachnoid-haemorrhage-or-rcvs"}),
+    ("without doubt meningitis", {"meningitis"}),
+    ("SAH not excluded", {"subarachnoid-haemorrhage-or-rcvs"}),
+    ("meningitis has not been ruled out", {"meningitis"}),
+    ("not seizure", set()),
 ]
 
 
