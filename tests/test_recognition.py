@@ -896,3 +896,37 @@ def test_a_puncture_written_in_words_is_read(text: str) -> None:
 def test_what_is_not_a_dural_puncture_never_starts_the_acute_pathway(text: str) -> None:
     resources = [procedure(concept(text=text), at(30)), headache()]
     assert scenario_of(resources, service_request("sr-1", CT_HEAD)) is not Scenario.PDPH_ACUTE
+
+
+# --- Red flags coded only (ICD-10-CM leaf codes from the CMS 2026 release, under the HL7 OID, no dot) --
+
+CODED_RED_FLAGS = [
+    "R509",  # fever, unspecified
+    "R569",  # unspecified convulsions
+    "O1503",  # eclampsia complicating pregnancy, third trimester
+    "I615",  # intraventricular haemorrhage
+    "A879",  # viral meningitis, unspecified
+    "B004",  # herpesviral encephalitis
+    "G053",  # encephalitis in diseases classified elsewhere
+    "A86",  # unspecified viral encephalitis
+    "I674",  # hypertensive encephalopathy
+    "G935",  # compression of brain
+    "G936",  # cerebral oedema
+    "H4711",  # papilloedema with increased intracranial pressure
+    "G061",  # intraspinal abscess
+    "G459",  # transient cerebral ischaemic attack
+    "H53131",  # sudden visual loss, right eye
+    "H5702",  # anisocoria
+    "H4921",  # sixth nerve palsy, right eye
+    "G834",  # cauda equina syndrome
+]
+
+
+@pytest.mark.parametrize("code", CODED_RED_FLAGS)
+def test_a_red_flag_coded_only_keeps_the_drafted_study(code: str) -> None:
+    resources = [lumbar_puncture(30), headache(), condition(concept(OID_ICD, code), at(12))]
+    evaluation = evaluate(resources, service_request("sr-1", CT_HEAD, concept(text="headache")))
+    [decision] = evaluation.decisions
+    assert decision.scenario in {Scenario.PDPH_ACUTE_RED_FLAGS, Scenario.ALTERED_MENTAL_STATUS}
+    for card in evaluation.response.to_json_dict()["cards"]:
+        assert "delete" not in action_types(card)
