@@ -930,3 +930,81 @@ def test_a_red_flag_coded_only_keeps_the_drafted_study(code: str) -> None:
     assert decision.scenario in {Scenario.PDPH_ACUTE_RED_FLAGS, Scenario.ALTERED_MENTAL_STATUS}
     for card in evaluation.response.to_json_dict()["cards"]:
         assert "delete" not in action_types(card)
+
+
+# --- Exams recorded as observations: coded findings with a value, and exams written in words ----------
+
+
+def exam(code: dict[str, Any], **value: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [{"coding": [{"code": "exam"}]}],
+        "code": code,
+        "subject": {"reference": "Patient/pat-1"},
+        "effectiveDateTime": at(2),
+        **value,
+    }
+
+
+STIFF_NECK = concept(SNOMED, "161882006", "Stiff neck")
+EXAMS = [
+    (
+        "neuro exam in words: weakness",
+        exam(concept(text="Neurological exam"), valueString="Left arm weakness, pronator drift"),
+        Scenario.PDPH_ACUTE_RED_FLAGS,
+    ),
+    (
+        "neuro exam in words: normal",
+        exam(concept(text="Neuro exam"), valueString="No focal deficits"),
+        Scenario.PDPH_ACUTE,
+    ),
+    (
+        "mental status in words",
+        exam(concept(text="Mental status"), valueString="Confused, GCS 13"),
+        Scenario.ALTERED_MENTAL_STATUS,
+    ),
+    (
+        "fundoscopy in words",
+        exam(concept(text="Fundoscopy"), valueString="Bilateral papilloedema"),
+        Scenario.PDPH_ACUTE_RED_FLAGS,
+    ),
+    (
+        "a negation first, a flag after 'but'",
+        exam(concept(text="Exam"), valueString="No fever but confused"),
+        Scenario.ALTERED_MENTAL_STATUS,
+    ),
+    (
+        "neck exam: supple",
+        exam(concept(text="Neck exam"), valueString="supple"),
+        Scenario.PDPH_ACUTE,
+    ),
+    ("stiff neck: 'No'", exam(STIFF_NECK, valueString="No"), Scenario.PDPH_ACUTE),
+    (
+        "stiff neck: 'Absent'",
+        exam(STIFF_NECK, valueCodeableConcept=concept(text="Absent")),
+        Scenario.PDPH_ACUTE,
+    ),
+    ("stiff neck: false", exam(STIFF_NECK, valueBoolean=False), Scenario.PDPH_ACUTE),
+    ("stiff neck: true", exam(STIFF_NECK, valueBoolean=True), Scenario.PDPH_ACUTE_RED_FLAGS),
+    (
+        "stiff neck: 'Present'",
+        exam(STIFF_NECK, valueString="Present"),
+        Scenario.PDPH_ACUTE_RED_FLAGS,
+    ),
+    (
+        "stiff neck: 'Yes, Kernig positive'",
+        exam(STIFF_NECK, valueString="Yes, Kernig positive"),
+        Scenario.PDPH_ACUTE_RED_FLAGS,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("observation", "expected"), [e[1:] for e in EXAMS], ids=[e[0] for e in EXAMS]
+)
+def test_exam_observations(observation: dict[str, Any], expected: Scenario) -> None:
+    resources = [lumbar_puncture(30), headache(), observation]
+    evaluation = evaluate(resources, service_request("sr-1", CT_HEAD, concept(text="headache")))
+    [decision] = evaluation.decisions
+    assert decision.scenario is expected

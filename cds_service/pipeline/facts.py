@@ -14,6 +14,7 @@ Documented choices (see docs/clinical-rules.md):
   whatever their age.
 - Observations count when final, amended, corrected or preliminary and effective within the observation
   window; a finding observation with valueBoolean false or an "absent/negative" value is not a finding.
+  An exam written in words (valueString) is read like any text, with its negations.
   A body temperature at or above `fever_celsius` is fever; a Glasgow coma score total below
   `gcs_altered_below` is altered mental status.
 """
@@ -50,7 +51,6 @@ _UNTRUSTED_VERIFICATION = {"refuted", "entered-in-error"}
 _OBSERVATION_STATUSES = {"final", "amended", "corrected", "preliminary"}
 # FHIR R4 statuses of a procedure that happened (SPEC §2), plus `aborted`, their DSTU2/STU3 name.
 PROCEDURE_STATUSES = {"completed", "in-progress", "stopped", "aborted"}
-_ABSENT_WORDS = ("absent", "negative", "not present", "none", "no ")
 
 
 @dataclass(frozen=True)
@@ -208,12 +208,20 @@ def _observation_time(observation: ObservationView) -> Instant | None:
     return latest_instant(value if value is not None else observation.issued)
 
 
-def _observation_absent(raw: dict[str, Any]) -> bool:
+def _observation_absent(raw: dict[str, Any], k: Knowledge) -> bool:
+    """The observed finding is absent: valueBoolean false, no value (dataAbsentReason), or a value that
+    opens with a negation cue of the knowledge's language ("No", "Absent", "not present", "neg")."""
     if raw.get("valueBoolean") is False or "dataAbsentReason" in raw:
         return True
     _, value_words = parts(raw.get("valueCodeableConcept"))
     value_text = value_words or str(raw.get("valueString", ""))
-    return value_text.lower().startswith(_ABSENT_WORDS)
+    return bool(k.language.after.search(value_text))
+
+
+def _value_words(raw: dict[str, Any]) -> dict[str, str] | None:
+    """valueString as the words of a concept, for the matcher."""
+    value = raw.get("valueString")
+    return {"text": value} if isinstance(value, str) and value.strip() else None
 
 
 def _observations(
@@ -227,8 +235,12 @@ def _observations(
             return False
         code = resource.get("code")
         return bool(
-            match(code, temperature) or match(code, gcs) or match(code, k.findings)
-        ) or bool(match(resource.get("valueCodeableConcept"), k.findings))
+            match(code, temperature)
+            or match(code, gcs)
+            or match(code, k.findings)
+            or match(resource.get("valueCodeableConcept"), k.findings)
+            or match(_value_words(resource), k.findings)
+        )
 
     oldest = now - timedelta(hours=t.observation_window_hours)
     findings: list[Finding] = []
@@ -252,9 +264,15 @@ def _observations(
                     )
                 )
             continue
-        if _observation_absent(item.raw):
-            continue
-        for concept in (item.raw.get("code"), item.raw.get("valueCodeableConcept")):
+        # An exam written in words ("Left arm weakness, pronator drift") is read with its negations,
+        # whatever its first word: "No fever but confused" still affirms the confusion.
+        words = _value_words(item.raw)
+        concepts = (
+            (words,)
+            if _observation_absent(item.raw, k)
+            else (item.raw.get("code"), item.raw.get("valueCodeableConcept"), words)
+        )
+        for concept in concepts:
             findings.extend(
                 Finding(kind, describe(concept, k.finding_display(kind)), at, "observation")
                 for kind in match(concept, k.findings)
