@@ -1008,3 +1008,86 @@ def test_exam_observations(observation: dict[str, Any], expected: Scenario) -> N
     evaluation = evaluate(resources, service_request("sr-1", CT_HEAD, concept(text="headache")))
     [decision] = evaluation.decisions
     assert decision.scenario is expected
+
+
+# --- What imaging reports state: the conclusion read with its negations, and conclusionCode -----------
+
+
+def ct_report(conclusion: str | None, hours_ago: float = 4, **extra: Any) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "resourceType": "DiagnosticReport",
+        "status": "final",
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "LP29684-5"}]}],
+        "code": concept(CPT, "70450", "CT head without contrast"),
+        "subject": {"reference": "Patient/pat-1"},
+        "effectiveDateTime": at(hours_ago),
+        **extra,
+    }
+    if conclusion is not None:
+        report["conclusion"] = conclusion
+    return report
+
+
+REPORTS = [
+    (
+        "acute subdural haematoma",
+        ct_report("Acute subdural haematoma."),
+        Scenario.PDPH_ACUTE_RED_FLAGS,
+    ),
+    (
+        "SAH in the cisterns",
+        ct_report("Subarachnoid haemorrhage in the basal cisterns."),
+        Scenario.PDPH_ACUTE_RED_FLAGS,
+    ),
+    (
+        "venous sinus thrombosis after a negated bleed",
+        ct_report("No intracranial haemorrhage. Superior sagittal sinus thrombosis."),
+        Scenario.PDPH_ACUTE_RED_FLAGS,
+    ),
+    (
+        "a normal CT, negated list",
+        ct_report("No acute intracranial haemorrhage, mass effect or midline shift."),
+        Scenario.PDPH_ACUTE,
+    ),
+    ("unremarkable", ct_report("Unremarkable CT head."), Scenario.PDPH_ACUTE),
+    (
+        "coded conclusion only (ICD-10-CM I62.00 under the OID)",
+        ct_report(None, conclusionCode=[concept(OID_ICD, "I6200")]),
+        Scenario.PDPH_ACUTE_RED_FLAGS,
+    ),
+    (
+        "report entered in error",
+        ct_report("Acute subdural haematoma.", status="entered-in-error"),
+        Scenario.PDPH_ACUTE,
+    ),
+    (
+        "report older than the 30-day look-back",
+        ct_report("Acute subdural haematoma.", hours_ago=24 * 31),
+        Scenario.PDPH_ACUTE,
+    ),
+    (
+        "a chest X-ray is not head or spine imaging",
+        ct_report("Subdural haematoma.", code=concept(text="XR chest 2 views")),
+        Scenario.PDPH_ACUTE,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("report", "expected"), [r[1:] for r in REPORTS], ids=[r[0] for r in REPORTS]
+)
+def test_what_an_imaging_report_concludes(report: dict[str, Any], expected: Scenario) -> None:
+    evaluation = evaluate([lumbar_puncture(30), headache(), report], MRI)
+    [decision] = evaluation.decisions
+    assert decision.scenario is expected
+    for card in evaluation.response.to_json_dict()["cards"]:
+        assert expected is Scenario.PDPH_ACUTE or "delete" not in action_types(card)
+
+
+def test_a_report_finding_names_the_study_it_was_seen_on() -> None:
+    order = service_request("sr-1", CT_HEAD)
+    evaluation = evaluate(
+        [lumbar_puncture(30), headache(), ct_report("Acute subdural haematoma.")], order
+    )
+    [card] = evaluation.response.to_json_dict()["cards"]
+    assert "Subdural haematoma on CT head without contrast after a dural puncture" in card["detail"]

@@ -71,7 +71,7 @@ class Finding:
     kind: str
     description: str
     at: Instant | None
-    origin: str  # "problem list", "observation", "order reason"
+    origin: str  # "problem list", "observation", "order reason", "imaging report"
 
 
 @dataclass(frozen=True)
@@ -317,6 +317,16 @@ def patient_facts(
     )
     lookback = max(t.sih_lookback_days, t.lookback_days)
     studies = prior_studies(by_type, k, now, lookback)
+    # What recent imaging reports state counts as the problem list does (within the look-back).
+    oldest = now - timedelta(days=t.lookback_days)
+    findings += [
+        Finding(
+            kind, f"{k.finding_display(kind)} on {study.description}", study.at, "imaging report"
+        )
+        for study in studies
+        if study.at.at >= oldest
+        for kind in sorted(study.findings)
+    ]
     punctures, myelograms = _myelography_after_headache(punctures, findings, k)
     return PatientFacts(
         age_years=_age(by_type.get("Patient", []), patient_id, now),

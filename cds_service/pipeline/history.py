@@ -2,8 +2,9 @@
 radiology/imaging category (the prefetch template selects them; a report counts when its code is a
 head or spine study), ImagingStudies and imaging Procedures, each classified with the same
 classifier as draft orders and dated with the same care as punctures. A report's conclusion is kept
-in words for the card; it is not read as positive or negative (only a coded conclusionCode could say
-so, and no rule needs it yet)."""
+in words for the card, and read like any clinician's text, with its negations, for the findings it
+states ("Acute subdural haematoma" is a red flag; "No acute intracranial haemorrhage" is none), as
+are its coded conclusionCode values."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from cds_service.fhir.views import (
     read_resources,
 )
 from cds_service.knowledge import Knowledge
-from cds_service.knowledge.terminology import clip, describe
+from cds_service.knowledge.terminology import clip, describe, match
 from cds_service.pipeline.classify import classify_study
 
 REPORT_STATUSES = {"final", "amended", "corrected", "preliminary"}
@@ -32,6 +33,7 @@ class PriorStudy:
     description: str
     at: Instant
     conclusion: str | None = None
+    findings: frozenset[str] = frozenset()  # what the report's conclusion states (finding keys)
 
 
 def _reports(raw: list[dict[str, Any]], k: Knowledge) -> list[PriorStudy]:
@@ -56,9 +58,13 @@ def _reports(raw: list[dict[str, Any]], k: Knowledge) -> list[PriorStudy]:
         at = latest_instant(value if value is not None else view.issued)
         if at is None:
             continue
-        conclusion = clip(view.conclusion.strip(), CONCLUSION_CHARS) if view.conclusion else None
+        conclusion = view.conclusion.strip() if view.conclusion else ""
+        stated = match({"text": conclusion}, k.findings) if conclusion else frozenset()
+        for coded in item.raw.get("conclusionCode") or []:
+            stated |= match(coded, k.findings)
         name = describe(item.raw.get("code"), k.imaging.studies[study].name)
-        found.append(PriorStudy(study, name, at, conclusion or None))
+        shown = clip(conclusion, CONCLUSION_CHARS) if conclusion else None
+        found.append(PriorStudy(study, name, at, shown, stated))
     return found
 
 
@@ -112,7 +118,12 @@ def prior_studies(
         + _procedures(by_type.get("Procedure", []), k)
     )
     unique: dict[tuple[str, str], PriorStudy] = {}
-    for study in sorted(studies, key=lambda s: (s.conclusion is None, -s.at.at.timestamp())):
+
+    # A report (with its conclusion and findings) is kept before the ImagingStudy of the same day.
+    def key(s: PriorStudy) -> tuple[bool, float]:
+        return (s.conclusion is None and not s.findings, -s.at.at.timestamp())
+
+    for study in sorted(studies, key=key):
         if oldest <= study.at.at <= now + timedelta(minutes=10):
             unique.setdefault((study.study_type, study.at.at.date().isoformat()), study)
     return sorted(unique.values(), key=lambda s: s.at.at, reverse=True)
