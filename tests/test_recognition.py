@@ -1091,3 +1091,73 @@ def test_a_report_finding_names_the_study_it_was_seen_on() -> None:
     )
     [card] = evaluation.response.to_json_dict()["cards"]
     assert "Subdural haematoma on CT head without contrast after a dural puncture" in card["detail"]
+
+
+# --- The draft order's notes: some EHRs write the clinical indication there ----------------------------
+
+
+def with_note(*texts: Any, reason: str | None = "headache after LP") -> dict[str, Any]:
+    order = service_request("sr-1", CT_HEAD, concept(text=reason) if reason else None)
+    order["note"] = list(texts)
+    return order
+
+
+NOTES = [
+    (
+        "a red flag in the note",
+        with_note({"text": "New left arm weakness since this morning"}),
+        Scenario.PDPH_ACUTE_RED_FLAGS,
+        False,
+    ),
+    (
+        "a negated red flag in the note",
+        with_note({"text": "No focal deficits"}),
+        Scenario.PDPH_ACUTE,
+        True,
+    ),
+    (
+        "words no rule reads: advice, no cancel",
+        with_note({"text": "Patient claustrophobic, please sedate"}),
+        Scenario.PDPH_ACUTE,
+        False,
+    ),
+    (
+        "a thunderclap onset in the note, no reason",
+        with_note({"text": "worst headache of her life"}, reason=None),
+        Scenario.THUNDERCLAP,
+        False,
+    ),
+    (
+        "a note is not a stated reason",
+        with_note({"text": "MS workup"}, reason=None),
+        Scenario.PDPH_ACUTE,
+        False,
+    ),
+    ("a note that is not an Annotation list", with_note("free text", 5), Scenario.PDPH_ACUTE, True),
+    (
+        "an Annotation without text",
+        with_note({"authorString": "Dr A"}, {"text": 7}),
+        Scenario.PDPH_ACUTE,
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("order", "expected", "cancel"), [n[1:] for n in NOTES], ids=[n[0] for n in NOTES]
+)
+def test_the_order_note(order: dict[str, Any], expected: Scenario, cancel: bool) -> None:
+    evaluation = evaluate([lumbar_puncture(30), headache()], order)
+    [decision] = evaluation.decisions
+    assert decision.scenario is expected
+    cards = evaluation.response.to_json_dict()["cards"]
+    assert any("delete" in action_types(c) for c in cards) is cancel
+
+
+def test_a_malformed_note_is_no_bad_request() -> None:
+    order = service_request("sr-1", CT_HEAD, concept(text="headache after LP"))
+    order["note"] = "free text, not a list"
+    assert (
+        evaluate([lumbar_puncture(30), headache()], order).decisions[0].scenario
+        is Scenario.PDPH_ACUTE
+    )

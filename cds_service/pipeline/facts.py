@@ -71,7 +71,7 @@ class Finding:
     kind: str
     description: str
     at: Instant | None
-    origin: str  # "problem list", "observation", "order reason", "imaging report"
+    origin: str  # "problem list", "observation", "order reason", "order note", "imaging report"
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,10 @@ def order_reason(
     order: ImagingOrder, index: dict[str, dict[str, Any]], k: Knowledge
 ) -> OrderReason:
     """Findings in the order's reasonCode and reasonReference (resolved against the patient's
-    resources or the order's contained resources, else the reference's display)."""
+    resources or the order's contained resources, else the reference's display), and in its notes
+    (the clinical indication some EHRs write there). Notes are read like reasons, negations and
+    fail-safe included (a word no rule accounts for removes the cancel), but do not make a reason
+    `stated`: an order whose only words are "please sedate" still lets the record speak."""
     concepts: list[Any] = list(order.raw.get("reasonCode") or [])
     contained = {
         f"#{r.get('id')}": r for r in order.raw.get("contained") or [] if isinstance(r, dict)
@@ -100,12 +103,19 @@ def order_reason(
         elif isinstance(reference.get("display"), str):
             concepts.append({"text": reference["display"]})
     readable = [c for c in concepts if any(parts(c))]  # a code or some words
+    annotations = order.raw.get("note")  # not validated by the view: any JSON may be here
+    notes = [
+        {"text": note["text"]}
+        for note in (annotations if isinstance(annotations, list) else [])
+        if isinstance(note, dict) and isinstance(note.get("text"), str) and note["text"].strip()
+    ]
     findings = [
-        Finding(kind, describe(concept, k.finding_display(kind)), None, "order reason")
-        for concept in readable
+        Finding(kind, describe(concept, k.finding_display(kind)), None, origin)
+        for group, origin in ((readable, "order reason"), (notes, "order note"))
+        for concept in group
         for kind in match(concept, k.findings)
     ]
-    uninterpreted = [w for concept in readable for w in _uninterpreted(concept, k)]
+    uninterpreted = [w for concept in readable + notes for w in _uninterpreted(concept, k)]
     return OrderReason(
         stated=bool(readable), findings=findings, uninterpreted=list(dict.fromkeys(uninterpreted))
     )
