@@ -993,6 +993,27 @@ EXAMS = [
         Scenario.PDPH_ACUTE_RED_FLAGS,
     ),
     (
+        "pupils: the name before its value",
+        exam(concept(text="Pupils"), valueString="Unequal, L 5mm R 3mm"),
+        Scenario.PDPH_ACUTE_RED_FLAGS,
+    ),
+    (
+        "neck: 'stiff'",
+        exam(concept(text="Neck"), valueString="stiff"),
+        Scenario.PDPH_ACUTE_RED_FLAGS,
+    ),
+    ("stiff neck: 'denies'", exam(STIFF_NECK, valueString="denies"), Scenario.PDPH_ACUTE),
+    (
+        "stiff neck: 'not elicited'",
+        exam(STIFF_NECK, valueString="not elicited"),
+        Scenario.PDPH_ACUTE,
+    ),
+    (
+        "mental status: alert",
+        exam(concept(text="Mental status"), valueString="Alert and oriented x3"),
+        Scenario.PDPH_ACUTE,
+    ),
+    (
         "stiff neck: 'Yes, Kernig positive'",
         exam(STIFF_NECK, valueString="Yes, Kernig positive"),
         Scenario.PDPH_ACUTE_RED_FLAGS,

@@ -219,9 +219,13 @@ def _observation_absent(raw: dict[str, Any], k: Knowledge) -> bool:
 
 
 def _value_words(raw: dict[str, Any]) -> dict[str, str] | None:
-    """valueString as the words of a concept, for the matcher."""
+    """valueString after the name of what was observed, as a clinician writes it ("Pupils unequal",
+    "Neck stiffness: no"), as the words of a concept for the matcher."""
     value = raw.get("valueString")
-    return {"text": value} if isinstance(value, str) and value.strip() else None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    name = parts(raw.get("code"))[1].split("\n", 1)[0]
+    return {"text": f"{name} {value}" if name else value}
 
 
 def _observations(
