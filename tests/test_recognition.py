@@ -425,6 +425,24 @@ def test_dangerous_records_never_get_a_cancel(
 # Every affirmed phrase of a flag that changes the scenario, written as a problem-list entry 12 h old
 # beside a headache 30 h after an LP, with a CT head drafted: never the acute card and its cancel.
 _URGENT = {"thunderclap-headache", "altered-mental-status"}
+NOT_ACUTE = {Scenario.PDPH_ACUTE_RED_FLAGS, Scenario.THUNDERCLAP, Scenario.ALTERED_MENTAL_STATUS}
+HEADACHE_CT = service_request("sr-1", CT_HEAD, concept(text="headache"))
+
+
+def after_an_lp(
+    *extra: dict[str, Any], order: dict[str, Any] = HEADACHE_CT
+) -> tuple[Scenario, list[dict[str, Any]]]:
+    """A headache 30 h after an LP, with `extra` in the record: the scenario decided for `order`,
+    and the cards."""
+    evaluation = evaluate([lumbar_puncture(30), headache(), *extra], order)
+    [decision] = evaluation.decisions
+    return decision.scenario, evaluation.response.to_json_dict()["cards"]
+
+
+def cancels(cards: list[dict[str, Any]]) -> bool:
+    return any("delete" in action_types(card) for card in cards)
+
+
 WRITTEN_IN_THE_CHART = [(flag, phrase) for flag, phrases in AFFIRMED.items() for phrase in phrases]
 
 
@@ -433,16 +451,8 @@ def test_each_red_flag_phrase_in_a_condition_keeps_the_drafted_study(
     flag: str, phrase: str, knowledge: Knowledge
 ) -> None:
     assert flag in knowledge.finding_groups["red_flags"] | _URGENT
-    resources = [lumbar_puncture(30), headache(), condition(concept(text=phrase), at(12))]
-    evaluation = evaluate(resources, service_request("sr-1", CT_HEAD, concept(text="headache")))
-    [decision] = evaluation.decisions
-    assert decision.scenario in {
-        Scenario.PDPH_ACUTE_RED_FLAGS,
-        Scenario.THUNDERCLAP,
-        Scenario.ALTERED_MENTAL_STATUS,
-    }
-    for card in evaluation.response.to_json_dict()["cards"]:
-        assert "delete" not in action_types(card)
+    scenario, cards = after_an_lp(condition(concept(text=phrase), at(12)))
+    assert scenario in NOT_ACUTE and not cancels(cards)
 
 
 def test_thunderclap_adds_a_ct_head_and_keeps_the_mri() -> None:
@@ -845,20 +855,15 @@ GCS_CASES = [
     ("observation", "expected"), [c[1:] for c in GCS_CASES], ids=[c[0] for c in GCS_CASES]
 )
 def test_glasgow_coma_score_observations(observation: dict[str, Any], expected: Scenario) -> None:
-    resources = [lumbar_puncture(30), headache(), observation]
-    evaluation = evaluate(resources, service_request("sr-1", CT_HEAD, concept(text="headache")))
-    [decision] = evaluation.decisions
-    assert decision.scenario is expected
+    scenario, cards = after_an_lp(observation)
+    assert scenario is expected
     if expected is Scenario.ALTERED_MENTAL_STATUS:
-        [card] = evaluation.response.to_json_dict()["cards"]
-        assert "Glasgow coma score" in card["detail"] and "delete" not in action_types(card)
+        [card] = cards
+        assert "Glasgow coma score" in card["detail"] and not cancels(cards)
 
 
 def test_an_unreadable_gcs_value_skips_that_observation_only() -> None:
-    broken = gcs("twelve")
-    resources = [lumbar_puncture(30), headache(), broken, gcs(11)]
-    evaluation = evaluate(resources, service_request("sr-1", CT_HEAD, concept(text="headache")))
-    assert evaluation.decisions[0].scenario is Scenario.ALTERED_MENTAL_STATUS
+    assert after_an_lp(gcs("twelve"), gcs(11))[0] is Scenario.ALTERED_MENTAL_STATUS
 
 
 # --- Punctures as procedure notes name them ---------------------------------------------------------
@@ -924,12 +929,8 @@ CODED_RED_FLAGS = [
 
 @pytest.mark.parametrize("code", CODED_RED_FLAGS)
 def test_a_red_flag_coded_only_keeps_the_drafted_study(code: str) -> None:
-    resources = [lumbar_puncture(30), headache(), condition(concept(OID_ICD, code), at(12))]
-    evaluation = evaluate(resources, service_request("sr-1", CT_HEAD, concept(text="headache")))
-    [decision] = evaluation.decisions
-    assert decision.scenario in {Scenario.PDPH_ACUTE_RED_FLAGS, Scenario.ALTERED_MENTAL_STATUS}
-    for card in evaluation.response.to_json_dict()["cards"]:
-        assert "delete" not in action_types(card)
+    scenario, cards = after_an_lp(condition(concept(OID_ICD, code), at(12)))
+    assert scenario in NOT_ACUTE and not cancels(cards)
 
 
 # --- Exams recorded as observations: coded findings with a value, and exams written in words ----------
@@ -1025,10 +1026,7 @@ EXAMS = [
     ("observation", "expected"), [e[1:] for e in EXAMS], ids=[e[0] for e in EXAMS]
 )
 def test_exam_observations(observation: dict[str, Any], expected: Scenario) -> None:
-    resources = [lumbar_puncture(30), headache(), observation]
-    evaluation = evaluate(resources, service_request("sr-1", CT_HEAD, concept(text="headache")))
-    [decision] = evaluation.decisions
-    assert decision.scenario is expected
+    assert after_an_lp(observation)[0] is expected
 
 
 # --- What imaging reports state: the conclusion read with its negations, and conclusionCode -----------
@@ -1098,19 +1096,13 @@ REPORTS = [
     ("report", "expected"), [r[1:] for r in REPORTS], ids=[r[0] for r in REPORTS]
 )
 def test_what_an_imaging_report_concludes(report: dict[str, Any], expected: Scenario) -> None:
-    evaluation = evaluate([lumbar_puncture(30), headache(), report], MRI)
-    [decision] = evaluation.decisions
-    assert decision.scenario is expected
-    for card in evaluation.response.to_json_dict()["cards"]:
-        assert expected is Scenario.PDPH_ACUTE or "delete" not in action_types(card)
+    scenario, cards = after_an_lp(report, order=MRI)
+    assert scenario is expected
+    assert expected is Scenario.PDPH_ACUTE or not cancels(cards)
 
 
 def test_a_report_finding_names_the_study_it_was_seen_on() -> None:
-    order = service_request("sr-1", CT_HEAD)
-    evaluation = evaluate(
-        [lumbar_puncture(30), headache(), ct_report("Acute subdural haematoma.")], order
-    )
-    [card] = evaluation.response.to_json_dict()["cards"]
+    [card] = after_an_lp(ct_report("Acute subdural haematoma."))[1]
     assert "Subdural haematoma on CT head without contrast after a dural puncture" in card["detail"]
 
 
@@ -1168,17 +1160,11 @@ NOTES = [
     ("order", "expected", "cancel"), [n[1:] for n in NOTES], ids=[n[0] for n in NOTES]
 )
 def test_the_order_note(order: dict[str, Any], expected: Scenario, cancel: bool) -> None:
-    evaluation = evaluate([lumbar_puncture(30), headache()], order)
-    [decision] = evaluation.decisions
-    assert decision.scenario is expected
-    cards = evaluation.response.to_json_dict()["cards"]
-    assert any("delete" in action_types(c) for c in cards) is cancel
+    scenario, cards = after_an_lp(order=order)
+    assert scenario is expected and cancels(cards) is cancel
 
 
 def test_a_malformed_note_is_no_bad_request() -> None:
     order = service_request("sr-1", CT_HEAD, concept(text="headache after LP"))
     order["note"] = "free text, not a list"
-    assert (
-        evaluate([lumbar_puncture(30), headache()], order).decisions[0].scenario
-        is Scenario.PDPH_ACUTE
-    )
+    assert after_an_lp(order=order)[0] is Scenario.PDPH_ACUTE
