@@ -52,6 +52,18 @@ def parts(concept: Any) -> tuple[tuple[tuple[str, str], ...], str]:
     return tuple(pairs), lines[0] if len(lines) == 1 else "\n".join(lines)
 
 
+def recognised_by_any(concept: Any, indexes: tuple[ConceptIndex, ...]) -> bool:
+    """Whether any of `indexes` recognises the concept (as `match` would), its parts read once: the
+    screen a large record's every resource goes through."""
+    pairs, text = parts(concept)
+    for index in indexes:
+        if any(index.keys_for_code(system, code) for system, code in pairs):
+            return True
+        if text and index.keys_for_text(text):
+            return True
+    return False
+
+
 def match(concept: Any, index: ConceptIndex) -> frozenset[str]:
     """Keys of the concepts recognised in a CodeableConcept: by any of its codes, and by its words
     (text and displays) where they affirm a concept. Both count: a coded headache whose text says

@@ -37,7 +37,13 @@ from cds_service.fhir.views import (
 )
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.model import Thresholds
-from cds_service.knowledge.terminology import coding_dicts, describe, match, parts
+from cds_service.knowledge.terminology import (
+    coding_dicts,
+    describe,
+    match,
+    parts,
+    recognised_by_any,
+)
 from cds_service.observability.metrics import ANOMALIES
 from cds_service.pipeline.classify import classify_study
 from cds_service.pipeline.history import MYELOGRAPHY, PriorStudy, prior_studies
@@ -232,19 +238,19 @@ def _observations(
     raw: list[dict[str, Any]], k: Knowledge, now: datetime, t: Thresholds
 ) -> list[Finding]:
     temperature, gcs = k.temperature, k.gcs
+    measured = (temperature, gcs, k.findings)
 
     def relevant(resource: dict[str, Any]) -> bool:
         status = resource.get("status")  # raw: may be of any JSON type
         if not isinstance(status, str) or status not in _OBSERVATION_STATUSES:
             return False
-        code = resource.get("code")
-        return bool(
-            match(code, temperature)
-            or match(code, gcs)
-            or match(code, k.findings)
-            or match(resource.get("valueCodeableConcept"), k.findings)
-            or match(_value_words(resource), k.findings)
-        )
+        if recognised_by_any(resource.get("code"), measured):
+            return True
+        value = resource.get("valueCodeableConcept")  # most values are quantities: skip cheaply
+        if value is not None and match(value, k.findings):
+            return True
+        words = _value_words(resource)
+        return words is not None and bool(match(words, k.findings))
 
     oldest = now - timedelta(hours=t.observation_window_hours)
     findings: list[Finding] = []
@@ -320,15 +326,13 @@ def patient_facts(
         by_type.get("Observation", []), k, now, t
     )
     lookback = max(t.sih_lookback_days, t.lookback_days)
-    studies = prior_studies(by_type, k, now, lookback)
+    studies = prior_studies(by_type, k, now, lookback, t.lookback_days)
     # What recent imaging reports state counts as the problem list does (within the look-back).
-    oldest = now - timedelta(days=t.lookback_days)
     findings += [
         Finding(
             kind, f"{k.finding_display(kind)} on {study.description}", study.at, "imaging report"
         )
         for study in studies
-        if study.at.at >= oldest
         for kind in sorted(study.findings)
     ]
     punctures, myelograms = _myelography_after_headache(punctures, findings, k)

@@ -36,7 +36,7 @@ class PriorStudy:
     findings: frozenset[str] = frozenset()  # what the report's conclusion states (finding keys)
 
 
-def _reports(raw: list[dict[str, Any]], k: Knowledge) -> list[PriorStudy]:
+def _reports(raw: list[dict[str, Any]], k: Knowledge, findings_since: datetime) -> list[PriorStudy]:
     def relevant(resource: dict[str, Any]) -> bool:
         # Screened before validation: a report of anything but head or spine imaging (a chest X-ray,
         # a lab panel) is never validated, as for procedures below.
@@ -59,9 +59,11 @@ def _reports(raw: list[dict[str, Any]], k: Knowledge) -> list[PriorStudy]:
         if at is None:
             continue
         conclusion = view.conclusion.strip() if view.conclusion else ""
-        stated = match({"text": conclusion}, k.findings) if conclusion else frozenset()
-        for coded in item.raw.get("conclusionCode") or []:
-            stated |= match(coded, k.findings)
+        stated: frozenset[str] = frozenset()
+        if at.at >= findings_since:  # what older reports stated is history, not a finding
+            stated = match({"text": conclusion}, k.findings) if conclusion else stated
+            for coded in item.raw.get("conclusionCode") or []:
+                stated |= match(coded, k.findings)
         name = describe(item.raw.get("code"), k.imaging.studies[study].name)
         shown = clip(conclusion, CONCLUSION_CHARS) if conclusion else None
         found.append(PriorStudy(study, name, at, shown, stated))
@@ -107,13 +109,18 @@ MYELOGRAPHY = frozenset({"myelography", "ct-myelography", "dsm-complete-spine"})
 
 
 def prior_studies(
-    by_type: dict[str, list[dict[str, Any]]], k: Knowledge, now: datetime, lookback_days: float
+    by_type: dict[str, list[dict[str, Any]]],
+    k: Knowledge,
+    now: datetime,
+    lookback_days: float,
+    findings_days: float,
 ) -> list[PriorStudy]:
     """Completed head and spine imaging within the look-back, most recent first, one per study and
-    day (a report and its ImagingStudy describe the same study)."""
+    day (a report and its ImagingStudy describe the same study); what the reports of the last
+    `findings_days` state is in their `findings`."""
     oldest = now - timedelta(days=lookback_days)
     studies = (
-        _reports(by_type.get("DiagnosticReport", []), k)
+        _reports(by_type.get("DiagnosticReport", []), k, now - timedelta(days=findings_days))
         + _imaging_studies(by_type.get("ImagingStudy", []), k)
         + _procedures(by_type.get("Procedure", []), k)
     )
