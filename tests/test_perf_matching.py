@@ -10,7 +10,7 @@ import pytest
 
 from bench.payloads import large_patient_request
 from cds_service.knowledge import ConceptIndex, Knowledge, Matcher
-from cds_service.knowledge.terminology import match, parts
+from cds_service.knowledge.terminology import match, parts, recognised_by_any
 from cds_tools.fixtures import fixture_paths, load_fixture
 from tests.conftest import NOW
 
@@ -116,7 +116,7 @@ def test_a_concept_is_read_in_one_pass_as_by_its_definition() -> None:
     )
 
 
-@pytest.mark.parametrize("family", ["procedures", "findings", "temperature"])
+@pytest.mark.parametrize("family", ["procedures", "findings", "temperature", "gcs"])
 def test_index_answers_like_every_matcher(knowledge: Knowledge, family: str) -> None:
     index: ConceptIndex = getattr(knowledge, family)
     plain = dict(index.items())
@@ -125,6 +125,18 @@ def test_index_answers_like_every_matcher(knowledge: Knowledge, family: str) -> 
     for _ in range(2):  # the second round answers from the memo
         for concept in concepts:
             assert match(concept, index) == naive_match(concept, plain), concept
+
+
+def test_the_screen_answers_like_match_on_each_index(knowledge: Knowledge) -> None:
+    """recognised_by_any (the observation screen, parts read once) is `match` on each index in turn."""
+    indexes = (knowledge.temperature, knowledge.gcs, knowledge.findings)
+    concepts = [*all_concepts(), {"text": "Glasgow coma score total"}, {"text": "GCS motor"}]
+    hits = 0
+    for concept in concepts:
+        expected = any(match(concept, index) for index in indexes)
+        assert recognised_by_any(concept, indexes) is expected, concept
+        hits += expected
+    assert 0 < hits < len(concepts)
 
 
 @pytest.mark.parametrize("family", ["procedures", "findings"])
