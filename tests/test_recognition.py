@@ -84,6 +84,8 @@ AFFIRMED: dict[str, list[str]] = {
         "new confusion",
         "drowsy and disoriented",
         "GCS 13",
+        "GCS: 12",
+        "Glasgow coma scale 9",
         "altered mental status",
         "obtunded",
     ],
