@@ -879,6 +879,10 @@ PUNCTURES_AS_WRITTEN = [
     "accidental dural puncture",
     "dural puncture epidural",
     "DPE for labour analgesia",
+    "labour epidural",
+    "L&D neuraxial",
+    "epidural analgesia for labour",
+    "spinal anaesthesia for delivery",
     "intrathecal chemotherapy",
     "IT methotrexate",
     "CT myelogram",
@@ -897,6 +901,9 @@ NOT_PUNCTURES = [
     "evacuation of epidural haematoma",
     "Triage, ESI level 3",
     "MR cisternography",
+    "Labor analgesia: nitrous oxide",
+    "Obstetric anesthesia, general, for emergency caesarean",
+    "labour analgesia (remifentanil PCA)",
 ]
 
 
