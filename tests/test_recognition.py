@@ -891,6 +891,8 @@ PUNCTURES_AS_WRITTEN = [
     "subarachnoid block",
     "interlaminar epidural steroid injection",
     "lumbar drain placement",
+    "intrathecal baclofen pump implantation",
+    "CSF sampling, lumbar",
 ]
 # Not a dural puncture: "SAB" is also a spontaneous abortion, "ESI" a triage level, MR cisternography
 # needs no needle, a blood patch is its own procedure.
@@ -904,6 +906,11 @@ NOT_PUNCTURES = [
     "Labor analgesia: nitrous oxide",
     "Obstetric anesthesia, general, for emergency caesarean",
     "labour analgesia (remifentanil PCA)",
+    "Intrathecal chemotherapy via Ommaya reservoir",
+    "IT methotrexate via Ommaya",
+    "Intrathecal baclofen pump refill",
+    "CSF drainage via EVD",
+    "MR myelography",
 ]
 
 
