@@ -1191,3 +1191,35 @@ def test_a_malformed_note_is_no_bad_request() -> None:
     order = service_request("sr-1", CT_HEAD, concept(text="headache after LP"))
     order["note"] = "free text, not a list"
     assert after_an_lp(order=order)[0] is Scenario.PDPH_ACUTE
+
+
+# --- Posture is a headache's only with a headache: "orthostatic hypotension" is no headache evidence -----
+
+ORTHOSTATIC_HEADACHES = [
+    "Orthostatic headache",
+    "headache worse when upright",
+    "postural headache",
+    "Headache with orthostatic component",
+    "headache, relieved lying flat",
+    "HA worse on sitting up",
+    "positional HA",
+]
+POSTURE_WITHOUT_HEADACHE = [
+    "Orthostatic hypotension",
+    "orthostatic tachycardia",
+    "dizziness worse when standing",
+    "nausea better lying flat",
+]
+
+
+@pytest.mark.parametrize("text", ORTHOSTATIC_HEADACHES)
+def test_an_orthostatic_headache_in_words(text: str, knowledge: Knowledge) -> None:
+    assert "orthostatic-headache" in _recognised(text, knowledge)
+
+
+@pytest.mark.parametrize("text", POSTURE_WITHOUT_HEADACHE)
+def test_posture_alone_is_no_headache_evidence(text: str) -> None:
+    """A CT head drafted without a reason 30 h after an LP, for a patient whose record holds no
+    headache: silent, never the acute card's cancel (the CT may be for a fall)."""
+    resources = [lumbar_puncture(30), condition(concept(text=text), at(10))]
+    assert scenario_of(resources, service_request("sr-1", CT_HEAD)) is None
