@@ -187,6 +187,8 @@ AFFIRMED: dict[str, list[str]] = {
         "sagittal sinus thrombosis",
         "cerebral venous thrombosis",
         "r/o CVT",
+        "thrombosed superior sagittal sinus",
+        "empty delta sign",
     ],
     "posterior-reversible-encephalopathy": [
         "PRES",
@@ -296,6 +298,8 @@ NEGATED: dict[str, list[str]] = {
         "venous sinus thrombosis excluded",
         "negative for cerebral venous thrombosis",
         "CVST ruled out",
+        "The dural venous sinuses are patent without evidence of thrombosis",
+        "transverse sinus hypoplasia",
     ],
     "posterior-reversible-encephalopathy": [
         "no PRES",
@@ -1244,3 +1248,31 @@ def test_posture_alone_is_no_headache_evidence(text: str) -> None:
     headache: silent, never the acute card's cancel (the CT may be for a fall)."""
     resources = [lumbar_puncture(30), condition(concept(text=text), at(10))]
     assert scenario_of(resources, service_request("sr-1", CT_HEAD)) is None
+
+
+# A long report: mentions far into it are read with their own clause, as in a short one.
+MRI_REPORT = (
+    "FINDINGS: No acute intracranial hemorrhage, mass effect, or midline shift. The ventricles and "
+    "sulci are normal in size for age. Diffuse smooth pachymeningeal enhancement and brain sag, "
+    "consistent with intracranial hypotension. The dural venous sinuses are patent without evidence "
+    "of thrombosis. No subdural hematoma or hygroma. "
+)
+
+
+@pytest.mark.parametrize(
+    ("ending", "expected"),
+    [
+        ("", {"intracranial-hypotension"}),
+        (
+            "IMPRESSION: new acute subdural haematoma.",
+            {"intracranial-hypotension", "subdural-haematoma"},
+        ),
+        ("IMPRESSION: no subdural haematoma, no fever or seizure.", {"intracranial-hypotension"}),
+    ],
+)
+def test_a_long_report_is_read_clause_by_clause(
+    ending: str, expected: set[str], knowledge: Knowledge
+) -> None:
+    text = MRI_REPORT * 20 + ending
+    assert len(text) > 6000
+    assert _recognised(text, knowledge) - {"headache"} == expected

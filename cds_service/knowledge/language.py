@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 WORD = re.compile(r"[A-Za-z][A-Za-z'’]*")
 _MAX_WORDS_IN_SCOPE = 8
+# Characters either side of a mention within which its clause is read: far more than the words a
+# negation reaches (_MAX_WORDS_IN_SCOPE), far less than a radiology report.
+_CLAUSE_REACH = 400
 
 
 def _alternation(patterns: Iterable[str]) -> str:
@@ -52,12 +55,16 @@ class Language:
         )
 
     def clause_bounds(self, text: str, start: int, end: int) -> tuple[int, int]:
-        """Start and end of the clause holding text[start:end] (commas not counted)."""
-        clause_start = 0
-        for found in self.terminator.finditer(text, 0, start):
+        """Start and end of the clause holding text[start:end] (commas not counted), looked for
+        within _CLAUSE_REACH characters either side: a cue farther away is beyond the negation's
+        scope anyway, and a long report is read in linear time, not quadratic."""
+        lower = max(0, start - _CLAUSE_REACH)
+        clause_start = lower
+        for found in self.terminator.finditer(text, lower, start):
             clause_start = found.end()
-        following = self.terminator.search(text, end)
-        return clause_start, following.start() if following else len(text)
+        upper = min(len(text), end + _CLAUSE_REACH)
+        following = self.terminator.search(text, end, upper)
+        return clause_start, following.start() if following else upper
 
     def is_negated(self, text: str, start: int, end: int) -> bool:
         while end < len(text) and text[end].isalpha():  # "eclamp|sia excluded": to the word's end
