@@ -1276,3 +1276,34 @@ def test_a_long_report_is_read_clause_by_clause(
     text = MRI_REPORT * 20 + ending
     assert len(text) > 6000
     assert _recognised(text, knowledge) - {"headache"} == expected
+
+
+# --- The question an orderable's name asks: "code stroke", "venogram" -------------------------------
+
+NAMED = [
+    ("MR venogram head", Scenario.PDPH_ACUTE_RED_FLAGS),
+    ("CTV head", Scenario.PDPH_ACUTE_RED_FLAGS),
+    ("MRI brain with MRV", Scenario.PDPH_ACUTE_RED_FLAGS),
+    ("CT head code stroke", Scenario.PDPH_ACUTE_RED_FLAGS),
+    ("MRI brain stroke protocol", Scenario.PDPH_ACUTE_RED_FLAGS),
+    ("MRI brain seizure protocol", Scenario.PDPH_ACUTE_RED_FLAGS),
+    # Named headache or nothing: the order's name never adds headache evidence or a reason.
+    ("MRI brain headache protocol", Scenario.PDPH_ACUTE),
+    ("MRI brain MS protocol", Scenario.PDPH_ACUTE),
+    ("CTA head", Scenario.PDPH_ACUTE),  # the ACR rates CTA head usually not appropriate (SPEC §2)
+]
+
+
+@pytest.mark.parametrize(("name", "expected"), NAMED)
+def test_the_question_an_orderable_names(name: str, expected: Scenario) -> None:
+    scenario, cards = after_an_lp(order=service_request("sr-1", concept(text=name)))
+    assert scenario is expected
+    assert cancels(cards) is (expected is Scenario.PDPH_ACUTE)
+    if expected is Scenario.PDPH_ACUTE_RED_FLAGS:
+        assert f"in question ({name})" in cards[0]["detail"]
+
+
+def test_a_named_headache_is_no_headache_evidence() -> None:
+    """With no headache anywhere else, "headache protocol" in the orderable's name adds none."""
+    order = service_request("sr-1", concept(text="MRI brain headache protocol"))
+    assert scenario_of([lumbar_puncture(30)], order) is None

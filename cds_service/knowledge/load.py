@@ -51,6 +51,12 @@ class Knowledge:
         self.finding_groups = {
             name: frozenset(keys) for name, keys in rules.finding_groups.model_dump().items()
         }
+        # Findings that only ever make imaging more urgent (a red flag, a thunderclap onset, altered
+        # mental status): safe to read wherever they are written, an orderable's name included.
+        groups = self.finding_groups
+        self.urgent_findings = (
+            groups["red_flags"] | groups["thunderclap"] | groups["altered_mental_status"]
+        )
         self.version = rules.version
         self.content_hash = content_hash
         # What cards, audit rows and /readyz name: any rating traces back to the rules behind it.

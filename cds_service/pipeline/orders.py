@@ -33,6 +33,9 @@ class OrderReason:
     stated: bool
     findings: list[Finding]
     uninterpreted: list[str] = field(default_factory=list)
+    # Red flags the orderable's own name states ("CT head code stroke", "MR venogram"): the question
+    # the clinician is asking. Never headache evidence, never a stated reason.
+    named: list[Finding] = field(default_factory=list)
 
     def kinds(self) -> set[str]:
         return {f.kind for f in self.findings}
@@ -116,8 +119,19 @@ def order_reason(
         for kind in match(concept, k.findings)
     ]
     uninterpreted = [w for concept in readable + notes for w in _uninterpreted(concept, k)]
+    urgent = k.urgent_findings
+    named = [
+        Finding(
+            kind, f"{k.finding_display(kind)} in question ({order.description})", None, "order name"
+        )
+        for kind in match(order.raw.get("code"), k.findings)
+        if kind in urgent
+    ]
     return OrderReason(
-        stated=bool(readable), findings=findings, uninterpreted=list(dict.fromkeys(uninterpreted))
+        stated=bool(readable),
+        findings=findings,
+        uninterpreted=list(dict.fromkeys(uninterpreted)),
+        named=named,
     )
 
 
