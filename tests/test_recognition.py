@@ -203,6 +203,9 @@ AFFIRMED: dict[str, list[str]] = {
         "intraventricular haemorrhage",
         "AVM bleed",
         "bleed on CT",
+        "headache, r/o bleed",
+        "?bleed",
+        "concern for intracranial haemorrhage",
     ],
     "raised-intracranial-pressure": [
         "papilledema",
@@ -314,6 +317,7 @@ NEGATED: dict[str, list[str]] = {
         "no intracranial haemorrhage",
         "no bleed on CT",
         "ICH excluded",
+        "r/o postpartum haemorrhage",
     ],
     "raised-intracranial-pressure": [
         "no papilloedema",
