@@ -1311,3 +1311,36 @@ def test_a_named_headache_is_no_headache_evidence() -> None:
     """With no headache anywhere else, "headache protocol" in the orderable's name adds none."""
     order = service_request("sr-1", concept(text="MRI brain headache protocol"))
     assert scenario_of([lumbar_puncture(30)], order) is None
+
+
+# --- Old problem-list entries: a structural red flag still active counts, an old fever does not --------
+
+OLD_ENTRIES = [
+    (
+        "chronic subdural haematoma, active",
+        condition(concept(ICD10CM, "I62.03"), at(24 * 60)),
+        Scenario.PDPH_ACUTE_RED_FLAGS,
+    ),
+    (
+        "venous sinus thrombosis, active",
+        condition(concept(text="Cerebral venous sinus thrombosis"), at(24 * 90)),
+        Scenario.PDPH_ACUTE_RED_FLAGS,
+    ),
+    (
+        "subdural haematoma, resolved",
+        condition(concept(ICD10CM, "I62.03"), at(24 * 60), clinical="resolved"),
+        Scenario.PDPH_ACUTE,
+    ),
+    (
+        "fever 60 days ago, never closed",
+        condition(concept(ICD10CM, "R50.9"), at(24 * 60)),
+        Scenario.PDPH_ACUTE,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"), [e[1:] for e in OLD_ENTRIES], ids=[e[0] for e in OLD_ENTRIES]
+)
+def test_old_problem_list_entries(entry: dict[str, Any], expected: Scenario) -> None:
+    assert after_an_lp(entry)[0] is expected

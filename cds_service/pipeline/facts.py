@@ -10,8 +10,9 @@ Documented choices (see docs/clinical-rules.md):
 - Conditions are ignored when refuted or entered-in-error, or when their clinical status is inactive,
   remission or resolved (as a CodeableConcept, or as the string of DSTU2/STU3). They count when dated
   (onset, else recordedDate) within the look-back, or undated but explicitly active; findings of the
-  `durable` group (intracranial hypotension, CSF leak, post-puncture diagnoses) count while active
-  whatever their age.
+  `durable` group (intracranial hypotension, CSF leak, post-puncture diagnoses, and the structural red
+  flags: haemorrhages, sinus thrombosis, abscess, raised pressure, PRES) count while active whatever
+  their age.
 - Observations count when final, amended, corrected or preliminary and effective within the observation
   window; a finding observation with valueBoolean false or an "absent/negative" value is not a finding.
   An exam written in words (valueString) is read like any text, with its negations.
