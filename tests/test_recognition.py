@@ -959,6 +959,8 @@ def test_what_is_not_a_dural_puncture_never_starts_the_acute_pathway(text: str) 
 
 CODED_RED_FLAGS = [
     "R509",  # fever, unspecified
+    "O752",  # pyrexia during labour
+    "O85",  # puerperal sepsis
     "R569",  # unspecified convulsions
     "O1503",  # eclampsia complicating pregnancy, third trimester
     "I615",  # intraventricular haemorrhage
