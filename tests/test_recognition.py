@@ -1346,3 +1346,31 @@ OLD_ENTRIES = [
 )
 def test_old_problem_list_entries(entry: dict[str, Any], expected: Scenario) -> None:
     assert after_an_lp(entry)[0] is expected
+
+
+# --- The CDS Hooks sandbox's PAMA reasons are SNOMED CT codes sent with no display ----------------------
+
+SANDBOX_RED_FLAGS = [
+    "425957003",  # non-traumatic intracerebral ventricular hemorrhage
+    "304831001",  # chronic intracranial subdural hematoma
+    "262954001",  # traumatic subarachnoid intracranial hemorrhage
+    "58170007",  # viral meningitis
+    "192759008",  # cerebral venous sinus thrombosis
+    "60404007",  # cerebral abscess
+    "423341008",  # edema of optic disc
+    "54200006",  # tonic-clonic seizure
+    "267340006",  # maternal pyrexia in labor
+    "8635005",  # alcohol withdrawal delirium
+    "24982008",  # diplopia
+    "192970008",  # cauda equina syndrome
+    "46764007",  # severe pre-eclampsia
+]
+
+
+@pytest.mark.parametrize("code", SANDBOX_RED_FLAGS)
+def test_a_sandbox_reason_code_without_display_is_a_red_flag(code: str) -> None:
+    """As the sandbox's PAMA screen sends it: headache and the chosen reason, codes only."""
+    reasons = [concept(SNOMED, "25064002"), concept(SNOMED, code)]
+    order = service_request("sr-1", CT_HEAD, reasonCode=reasons)
+    scenario, cards = after_an_lp(order=order)
+    assert scenario in NOT_ACUTE and not cancels(cards)
