@@ -1374,3 +1374,75 @@ def test_a_sandbox_reason_code_without_display_is_a_red_flag(code: str) -> None:
     order = service_request("sr-1", CT_HEAD, reasonCode=reasons)
     scenario, cards = after_an_lp(order=order)
     assert scenario in NOT_ACUTE and not cancels(cards)
+
+
+# --- What any draft order of the session states urgently is the patient's -------------------------------
+
+
+def _session(*orders: dict[str, Any], hook: str = "order-sign") -> Any:
+    return evaluate_now(hook_request(list(orders), [lumbar_puncture(30), headache()], hook=hook))
+
+
+def test_a_code_stroke_ct_and_an_mri_in_one_basket_never_contradict() -> None:
+    evaluation = _session(
+        service_request("sr-ct", concept(text="CT head code stroke")),
+        service_request("sr-mri", MRI_BRAIN_WWO, concept(text="headache")),
+    )
+    assert {d.scenario for d in evaluation.decisions} == {Scenario.PDPH_ACUTE_RED_FLAGS}
+    assert not cancels(evaluation.response.to_json_dict()["cards"])
+
+
+def test_a_consult_for_sah_makes_the_mri_urgent_too() -> None:
+    consult = service_request(
+        "sr-neuro", concept(text="Neurology consult"), concept(text="r/o SAH")
+    )
+    evaluation = _session(
+        service_request("sr-mri", MRI_BRAIN_WWO, concept(text="headache")), consult
+    )
+    [decision] = evaluation.decisions  # the consult is no imaging
+    assert decision.scenario is Scenario.PDPH_ACUTE_RED_FLAGS
+    assert any("Neurology consult" in f.description for f in decision.red_flags)
+
+
+def test_an_unselected_antibiotic_for_meningitis_counts_on_order_select() -> None:
+    antibiotic = {
+        "resourceType": "MedicationRequest",
+        "id": "mr-1",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": "Patient/pat-1"},
+        "medicationCodeableConcept": {"text": "ceftriaxone 2 g IV"},
+        "reasonCode": [{"text": "suspected bacterial meningitis"}],
+    }
+    selected = service_request("sr-ct", CT_HEAD, concept(text="headache"))
+    evaluation = _session(selected, antibiotic, hook="order-select")
+    assert evaluation.decisions[0].scenario is Scenario.PDPH_ACUTE_RED_FLAGS
+
+
+def test_other_orders_words_never_add_headache_evidence_or_reasons() -> None:
+    """Only urgent findings cross orders: a headache stated on a consult is not this CT's reason."""
+    consult = service_request(
+        "sr-neuro", concept(text="Neurology consult"), concept(text="headache")
+    )
+    evaluation = evaluate_now(
+        hook_request([service_request("sr-ct", CT_HEAD), consult], [lumbar_puncture(30)])
+    )
+    assert evaluation.decisions == []
+
+
+def test_draft_orders_of_any_shape_are_read_without_error() -> None:
+    """Draft orders are not all validated (a MedicationRequest, fields no view reads): whatever JSON
+    they hold is no reason, never an error."""
+    odd_imaging = service_request("sr-ct", CT_HEAD, concept(text="headache after LP"))
+    odd_imaging |= {"contained": 5, "note": {"text": "not a list"}}
+    odd_other = {
+        "resourceType": "MedicationRequest",
+        "id": "mr-1",
+        "reasonCode": "meningitis",
+        "reasonReference": 7,
+        "note": [3, {"text": None}],
+        "contained": "x",
+        "medicationCodeableConcept": ["not", "an", "object"],
+    }
+    evaluation = _session(odd_imaging, odd_other, hook="order-select")
+    assert evaluation.decisions[0].scenario is Scenario.PDPH_ACUTE

@@ -3,7 +3,7 @@ facts → decision per order → cards and system actions."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +14,13 @@ from cds_service.knowledge.registry import HookService
 from cds_service.pipeline.config import EvaluationConfig
 from cds_service.pipeline.decide import Decision, decide
 from cds_service.pipeline.facts import patient_facts
-from cds_service.pipeline.orders import ImagingOrder, draft_imaging_orders, order_reason
+from cds_service.pipeline.orders import (
+    ImagingOrder,
+    draft_imaging_orders,
+    draft_resources,
+    order_reason,
+    stated_urgent_findings,
+)
 from cds_service.pipeline.pama import system_action
 from cds_service.pipeline.render import render_cards
 from cds_service.pipeline.resolve import FhirGuard, resolve
@@ -82,6 +88,7 @@ def evaluate_resolved(
     limits = config.thresholds(k)
     patient_id = request.context.patientId
     facts = patient_facts(resources, patient_id, k, now, limits)
+    drafts = request.context.draftOrders
     # Only a reasonReference reads this index: build it (one key per resource) only when needed.
     index = (
         {
@@ -90,14 +97,18 @@ def evaluate_resolved(
             for r in rs
             if isinstance(r.get("id"), str)
         }
-        if any(order.raw.get("reasonReference") for order in orders)
+        if any(r.get("reasonReference") for r in draft_resources(drafts))
         else {}
     )
-    decisions = [
-        decision
-        for order in orders
-        if (decision := decide(order, order_reason(order, index, k), facts, k, limits, now))
-    ]
+    urgent = stated_urgent_findings(drafts, index, k)
+    decisions = []
+    for order in orders:
+        # What another draft order states urgently (its own is read as its reason) is the patient's.
+        others = [finding for reference, finding in urgent if reference != order.reference]
+        known = replace(facts, findings=facts.findings + others) if others else facts
+        decision = decide(order, order_reason(order, index, k), known, k, limits, now)
+        if decision is not None:
+            decisions.append(decision)
     response = CdsResponse(
         cards=render_cards(
             decisions, k, patient_id, config, now, base_url=base_url, studies=facts.studies

@@ -78,7 +78,9 @@ class Finding:
     kind: str
     description: str
     at: Instant | None
-    origin: str  # "problem list", "observation", "order reason", "order note", "imaging report"
+    # "problem list", "observation", "imaging report", "order reason", "order note", "order name",
+    # "another draft order"
+    origin: str
 
 
 @dataclass(frozen=True)

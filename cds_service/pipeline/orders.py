@@ -41,17 +41,27 @@ class OrderReason:
         return {f.kind for f in self.findings}
 
 
+def _listed(value: Any) -> list[Any]:
+    """A JSON array as a list; anything else (absent, an object, a number) as no items."""
+    return value if isinstance(value, list) else []
+
+
+def draft_resources(draft_orders: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every resource of the draftOrders Bundle, whatever its type."""
+    entries = _listed(draft_orders.get("entry"))
+    return [
+        e["resource"]
+        for e in entries
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    ]
+
+
 def draft_imaging_orders(
     draft_orders: dict[str, Any], selections: list[str] | None, k: Knowledge
 ) -> list[ImagingOrder]:
     """Head/spine imaging ServiceRequests among the draft orders; only the selected ones when
     `selections` is given. Each order appears once, whatever the bundle repeats."""
-    entries = draft_orders.get("entry") or []
-    raw = [
-        e["resource"]
-        for e in entries
-        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-    ]
+    raw = draft_resources(draft_orders)
     wanted = (
         None if selections is None else {s.split("/")[-1] for s in selections if isinstance(s, str)}
     )
@@ -92,26 +102,7 @@ def order_reason(
     (the clinical indication some EHRs write there). Notes are read like reasons, negations and
     fail-safe included (a word no rule accounts for removes the cancel), but do not make a reason
     `stated`: an order whose only words are "please sedate" still lets the record speak."""
-    concepts: list[Any] = list(order.raw.get("reasonCode") or [])
-    contained = {
-        f"#{r.get('id')}": r for r in order.raw.get("contained") or [] if isinstance(r, dict)
-    }
-    for reference in order.raw.get("reasonReference") or []:
-        if not isinstance(reference, dict):
-            continue
-        target = reference.get("reference")
-        resource = contained.get(target) or index.get(target) if isinstance(target, str) else None
-        if resource is not None:
-            concepts.append(resource.get("code"))
-        elif isinstance(reference.get("display"), str):
-            concepts.append({"text": reference["display"]})
-    readable = [c for c in concepts if any(parts(c))]  # a code or some words
-    annotations = order.raw.get("note")  # not validated by the view: any JSON may be here
-    notes = [
-        {"text": note["text"]}
-        for note in (annotations if isinstance(annotations, list) else [])
-        if isinstance(note, dict) and isinstance(note.get("text"), str) and note["text"].strip()
-    ]
+    readable, notes = _stated(order.raw, index)
     findings = [
         Finding(kind, describe(concept, k.finding_display(kind)), None, origin)
         for group, origin in ((readable, "order reason"), (notes, "order note"))
@@ -133,6 +124,55 @@ def order_reason(
         uninterpreted=list(dict.fromkeys(uninterpreted)),
         named=named,
     )
+
+
+def _stated(
+    raw: dict[str, Any], index: dict[str, dict[str, Any]]
+) -> tuple[list[Any], list[dict[str, str]]]:
+    """What a draft order states: its readable reasons (reasonCode, and reasonReference resolved
+    against its contained resources or the patient's, else the reference's display) and its notes.
+    Any JSON may be here (a draft order of any type is read): what is not of its FHIR shape is none."""
+    concepts: list[Any] = list(_listed(raw.get("reasonCode")))
+    contained = {f"#{r.get('id')}": r for r in _listed(raw.get("contained")) if isinstance(r, dict)}
+    for reference in _listed(raw.get("reasonReference")):
+        if not isinstance(reference, dict):
+            continue
+        target = reference.get("reference")
+        resource = contained.get(target) or index.get(target) if isinstance(target, str) else None
+        if isinstance(resource, dict):
+            concepts.append(resource.get("code"))
+        elif isinstance(reference.get("display"), str):
+            concepts.append({"text": reference["display"]})
+    notes = [
+        {"text": note["text"]}
+        for note in _listed(raw.get("note"))
+        if isinstance(note, dict) and isinstance(note.get("text"), str) and note["text"].strip()
+    ]
+    return [c for c in concepts if any(parts(c))], notes
+
+
+def stated_urgent_findings(
+    draft_orders: dict[str, Any], index: dict[str, dict[str, Any]], k: Knowledge
+) -> list[tuple[str, Finding]]:
+    """Red flags, thunderclap onsets and altered mental status stated on any draft order of the
+    session (its reasons, notes or name; a neurology consult "r/o SAH", ceftriaxone "for bacterial
+    meningitis"), each with the reference of the order stating it. They are facts about the patient:
+    every imaging order of the session is decided with them, so one response never says "image now"
+    on one card and "cancel" on another."""
+    urgent = k.urgent_findings
+    found: list[tuple[str, Finding]] = []
+    for raw in draft_resources(draft_orders):
+        readable, notes = _stated(raw, index)
+        name = raw.get("code") or raw.get("medicationCodeableConcept")
+        for concept in (*readable, *notes, name):
+            for kind in match(concept, k.findings):
+                if kind in urgent:
+                    where = describe(name, "another draft order")
+                    finding = Finding(
+                        kind, f"{k.finding_display(kind)} ({where})", None, "another draft order"
+                    )
+                    found.append((f"{raw.get('resourceType')}/{raw.get('id')}", finding))
+    return found
 
 
 def _uninterpreted(concept: Any, k: Knowledge) -> list[str]:
