@@ -1404,19 +1404,27 @@ def test_a_consult_for_sah_makes_the_mri_urgent_too() -> None:
     assert any("Neurology consult" in f.description for f in decision.red_flags)
 
 
-def test_an_unselected_antibiotic_for_meningitis_counts_on_order_select() -> None:
-    antibiotic = {
+def test_an_unselected_lumbar_puncture_for_meningitis_counts_on_order_select() -> None:
+    lp = service_request("sr-lp", concept(text="Lumbar puncture"), concept(text="r/o meningitis"))
+    selected = service_request("sr-ct", CT_HEAD, concept(text="headache"))
+    evaluation = _session(selected, lp, hook="order-select")
+    assert evaluation.decisions[0].scenario is Scenario.PDPH_ACUTE_RED_FLAGS
+
+
+def test_a_medication_reason_is_not_read() -> None:
+    """An antipyretic "for fever" as needed, in a postpartum order set, is no fever."""
+    paracetamol = {
         "resourceType": "MedicationRequest",
         "id": "mr-1",
         "status": "draft",
         "intent": "order",
         "subject": {"reference": "Patient/pat-1"},
-        "medicationCodeableConcept": {"text": "ceftriaxone 2 g IV"},
-        "reasonCode": [{"text": "suspected bacterial meningitis"}],
+        "medicationCodeableConcept": {"text": "paracetamol 1 g PO as needed"},
+        "reasonCode": [{"text": "fever"}],
     }
     selected = service_request("sr-ct", CT_HEAD, concept(text="headache"))
-    evaluation = _session(selected, antibiotic, hook="order-select")
-    assert evaluation.decisions[0].scenario is Scenario.PDPH_ACUTE_RED_FLAGS
+    evaluation = _session(selected, paracetamol, hook="order-select")
+    assert evaluation.decisions[0].scenario is Scenario.PDPH_ACUTE
 
 
 def test_other_orders_words_never_add_headache_evidence_or_reasons() -> None:

@@ -154,16 +154,19 @@ def _stated(
 def stated_urgent_findings(
     draft_orders: dict[str, Any], index: dict[str, dict[str, Any]], k: Knowledge
 ) -> list[tuple[str, Finding]]:
-    """Red flags, thunderclap onsets and altered mental status stated on any draft order of the
-    session (its reasons, notes or name; a neurology consult "r/o SAH", ceftriaxone "for bacterial
-    meningitis"), each with the reference of the order stating it. They are facts about the patient:
-    every imaging order of the session is decided with them, so one response never says "image now"
-    on one card and "cancel" on another."""
+    """Red flags, thunderclap onsets and altered mental status stated on any draft ServiceRequest of
+    the session (its reasons, notes or name; a neurology consult "r/o SAH", a lumbar puncture "r/o
+    meningitis"), each with the reference of the order stating it. They are the diagnostic questions
+    asked about the patient: every imaging order of the session is decided with them, so one response
+    never says "image now" on one card and "cancel" on another. A medication's reason is not read: an
+    antipyretic "for fever" as needed is no fever."""
     urgent = k.urgent_findings
     found: list[tuple[str, Finding]] = []
     for raw in draft_resources(draft_orders):
+        if raw.get("resourceType") != "ServiceRequest":
+            continue
         readable, notes = _stated(raw, index)
-        name = raw.get("code") or raw.get("medicationCodeableConcept")
+        name = raw.get("code")
         for concept in (*readable, *notes, name):
             for kind in match(concept, k.findings):
                 if kind in urgent:
