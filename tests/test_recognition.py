@@ -1454,3 +1454,21 @@ def test_draft_orders_of_any_shape_are_read_without_error() -> None:
     }
     evaluation = _session(odd_imaging, odd_other, hook="order-select")
     assert evaluation.decisions[0].scenario is Scenario.PDPH_ACUTE
+
+
+# --- A body temperature exported as text ----------------------------------------------------------------
+
+BODY_TEMPERATURE = concept("http://loinc.org", "8310-5", "Body temperature")
+TEMPERATURE_TEXTS = [
+    ("38.9 C", Scenario.PDPH_ACUTE_RED_FLAGS),
+    ("101.3 °F", Scenario.PDPH_ACUTE_RED_FLAGS),
+    ("38,6", Scenario.PDPH_ACUTE_RED_FLAGS),
+    ("37.0 C", Scenario.PDPH_ACUTE),
+    ("98.6F", Scenario.PDPH_ACUTE),
+    ("not measured", Scenario.PDPH_ACUTE),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TEMPERATURE_TEXTS)
+def test_a_temperature_written_as_text(text: str, expected: Scenario) -> None:
+    assert after_an_lp(exam(BODY_TEMPERATURE, valueString=text))[0] is expected

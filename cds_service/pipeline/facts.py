@@ -23,6 +23,7 @@ Documented choices (see docs/clinical-rules.md):
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -184,11 +185,25 @@ def _conditions(
     return findings
 
 
+# A temperature written as text ("38.9 C", "101.3 °F", "38,5"): its number and unit, if any.
+_TEMPERATURE_TEXT = re.compile(r"(\d{2,3}(?:[.,]\d+)?)\s*(?:°|deg)?\s*([CF])?\b", re.IGNORECASE)
+
+
+def _celsius_of_text(text: str | None) -> float | None:
+    found = _TEMPERATURE_TEXT.search(text or "")
+    if found is None:
+        return None
+    return _to_celsius(float(found.group(1).replace(",", ".")), found.group(2) or "")
+
+
 def _celsius(quantity: Quantity | None) -> float | None:
     if quantity is None or quantity.value is None:
         return None
-    value = float(quantity.value)
-    unit = (quantity.code or quantity.unit or "").strip().lower()
+    return _to_celsius(float(quantity.value), quantity.code or quantity.unit or "")
+
+
+def _to_celsius(value: float, unit: str) -> float | None:
+    unit = unit.strip().lower()
     if unit in {"cel", "°c", "c", "degc", "deg c", "celsius"}:
         return value
     if unit in {"[degf]", "°f", "f", "degf", "deg f", "fahrenheit"}:
@@ -263,6 +278,8 @@ def _observations(
             continue
         if match(item.raw.get("code"), temperature):
             celsius = _celsius(item.model.valueQuantity)
+            if celsius is None:  # some EHRs export the reading as text
+                celsius = _celsius_of_text(item.model.valueString)
             if celsius is not None and celsius >= t.fever_celsius:
                 findings.append(
                     Finding("fever", f"temperature {celsius:.1f} °C", at, "observation")
