@@ -118,6 +118,7 @@ AFFIRMED: dict[str, list[str]] = {
         "weakness left arm",
         "numbness left side of face",
         "hemisensory loss",
+        "right arm numbness",
         "word-finding difficulty",
         "arm drift",
         "TIA",
@@ -260,6 +261,7 @@ NEGATED: dict[str, list[str]] = {
         "no new weakness",
         "denies diplopia",
         "without focal neurology",
+        "bilateral hand numbness (carpal tunnel)",
     ],
     "thunderclap-headache": [
         "not thunderclap",
@@ -1246,6 +1248,13 @@ POSTURE_WITHOUT_HEADACHE = [
 @pytest.mark.parametrize("text", ORTHOSTATIC_HEADACHES)
 def test_an_orthostatic_headache_in_words(text: str, knowledge: Knowledge) -> None:
     assert "orthostatic-headache" in _recognised(text, knowledge)
+
+
+@pytest.mark.parametrize(
+    "text", ["Headache, not positional", "headache without postural component"]
+)
+def test_a_headache_said_not_to_be_postural(text: str, knowledge: Knowledge) -> None:
+    assert "orthostatic-headache" not in _recognised(text, knowledge)
 
 
 @pytest.mark.parametrize("text", POSTURE_WITHOUT_HEADACHE)
