@@ -186,7 +186,7 @@ def situation(
     now: datetime,
 ) -> Situation:
     groups = k.finding_groups
-    findings = patient.findings + reason.findings + reason.named
+    findings = patient.findings + reason.findings
     puncture = patient.punctures[0] if patient.punctures else None
     patch = next(
         (p for p in patient.blood_patches if puncture is None or p.at.at >= puncture.at.at), None

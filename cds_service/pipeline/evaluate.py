@@ -103,9 +103,14 @@ def evaluate_resolved(
     urgent = stated_urgent_findings(drafts, index, k)
     decisions = []
     for order in orders:
-        # What another draft order states urgently (its own is read as its reason) is the patient's.
-        others = [finding for reference, finding in urgent if reference != order.reference]
-        known = replace(facts, findings=facts.findings + others) if others else facts
+        # Everything urgent another draft order states, and the question this order's own name asks,
+        # is the patient's (this order's reasons and notes are read by order_reason).
+        extra = [
+            finding
+            for reference, finding in urgent
+            if reference != order.reference or finding.origin == "order name"
+        ]
+        known = replace(facts, findings=facts.findings + extra) if extra else facts
         decision = decide(order, order_reason(order, index, k), known, k, limits, now)
         if decision is not None:
             decisions.append(decision)

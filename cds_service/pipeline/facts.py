@@ -79,8 +79,7 @@ class Finding:
     kind: str
     description: str
     at: Instant | None
-    # "problem list", "observation", "imaging report", "order reason", "order note", "order name",
-    # "another draft order"
+    # "problem list", "observation", "imaging report", "order reason", "order note", "order name"
     origin: str
 
 

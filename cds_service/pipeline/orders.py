@@ -33,9 +33,6 @@ class OrderReason:
     stated: bool
     findings: list[Finding]
     uninterpreted: list[str] = field(default_factory=list)
-    # Red flags the orderable's own name states ("CT head code stroke", "MR venogram"): the question
-    # the clinician is asking. Never headache evidence, never a stated reason.
-    named: list[Finding] = field(default_factory=list)
 
     def kinds(self) -> set[str]:
         return {f.kind for f in self.findings}
@@ -110,19 +107,8 @@ def order_reason(
         for kind in match(concept, k.findings)
     ]
     uninterpreted = [w for concept in readable + notes for w in _uninterpreted(concept, k)]
-    urgent = k.urgent_findings
-    named = [
-        Finding(
-            kind, f"{k.finding_display(kind)} in question ({order.description})", None, "order name"
-        )
-        for kind in match(order.raw.get("code"), k.findings)
-        if kind in urgent
-    ]
     return OrderReason(
-        stated=bool(readable),
-        findings=findings,
-        uninterpreted=list(dict.fromkeys(uninterpreted)),
-        named=named,
+        stated=bool(readable), findings=findings, uninterpreted=list(dict.fromkeys(uninterpreted))
     )
 
 
@@ -156,10 +142,11 @@ def stated_urgent_findings(
 ) -> list[tuple[str, Finding]]:
     """Red flags, thunderclap onsets and altered mental status stated on any draft ServiceRequest of
     the session (its reasons, notes or name; a neurology consult "r/o SAH", a lumbar puncture "r/o
-    meningitis"), each with the reference of the order stating it. They are the diagnostic questions
-    asked about the patient: every imaging order of the session is decided with them, so one response
-    never says "image now" on one card and "cancel" on another. A medication's reason is not read: an
-    antipyretic "for fever" as needed is no fever."""
+    meningitis", a "CT head code stroke"), each with the reference of the order stating it and, as
+    its origin, where: "order reason", "order note" or "order name". They are the diagnostic
+    questions asked about the patient: every imaging order of the session is decided with them, so
+    one response never says "image now" on one card and "cancel" on another. A medication's reason
+    is not read: an antipyretic "for fever" as needed is no fever."""
     urgent = k.urgent_findings
     found: list[tuple[str, Finding]] = []
     for raw in draft_resources(draft_orders):
@@ -167,14 +154,16 @@ def stated_urgent_findings(
             continue
         readable, notes = _stated(raw, index)
         name = raw.get("code")
-        for concept in (*readable, *notes, name):
+        where = describe(name, "another draft order")
+        sources = [(c, "order reason") for c in readable] + [(c, "order note") for c in notes]
+        for concept, origin in [*sources, (name, "order name")]:
             for kind in match(concept, k.findings):
                 if kind in urgent:
-                    where = describe(name, "another draft order")
-                    finding = Finding(
-                        kind, f"{k.finding_display(kind)} ({where})", None, "another draft order"
+                    asked = " in question" if origin == "order name" else ""
+                    text = f"{k.finding_display(kind)}{asked} ({where})"
+                    found.append(
+                        (f"ServiceRequest/{raw.get('id')}", Finding(kind, text, None, origin))
                     )
-                    found.append((f"{raw.get('resourceType')}/{raw.get('id')}", finding))
     return found
 
 
