@@ -61,9 +61,8 @@ def _reports(raw: list[dict[str, Any]], k: Knowledge, findings_since: datetime) 
         conclusion = view.conclusion.strip() if view.conclusion else ""
         stated: frozenset[str] = frozenset()
         if at.at >= findings_since:  # what older reports stated is history, not a finding
-            stated = match({"text": conclusion}, k.findings) if conclusion else stated
-            for coded in item.raw.get("conclusionCode") or []:
-                stated |= match(coded, k.findings)
+            for concept in ({"text": conclusion}, *(item.raw.get("conclusionCode") or [])):
+                stated |= match(concept, k.findings)
         name = describe(item.raw.get("code"), k.imaging.studies[study].name)
         shown = clip(conclusion, CONCLUSION_CHARS) if conclusion else None
         found.append(PriorStudy(study, name, at, shown, stated))
