@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -409,4 +410,8 @@ async def test_api_docs_work_offline(client: httpx.AsyncClient) -> None:
     assert "cdn" not in page.text.lower()
     bundle = await client.get("/docs-assets/swagger-ui-bundle.js")
     assert bundle.status_code == 200 and len(bundle.content) > 100_000
+    # Swagger UI 4 cannot read OpenAPI 3.1 ("does not specify a valid version field"); 5 can.
+    assert (await client.get("/openapi.json")).json()["openapi"].startswith("3.1")
+    version = re.search(rb'PACKAGE_VERSION:"(\d+)\.', bundle.content)
+    assert version is not None and int(version.group(1)) >= 5
     assert (await client.get("/docs-assets/swagger-ui.css")).status_code == 200

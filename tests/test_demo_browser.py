@@ -224,3 +224,28 @@ def test_override_analytics_page_in_chromium(settings: Settings, tmp_path: Path)
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "analytics-page.png"), full_page=True)
             assert page.errors == []
+
+
+def test_api_docs_render_the_openapi_31_description_offline(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """/docs in Chromium lists the hook operations: Swagger UI 5 reads the OpenAPI 3.1 description
+    (4.x answered "Unable to render this definition"), from the app's own assets."""
+    settings = without_auth(settings)
+    with running_server(create_app(settings)) as base_url, chromium_page(tmp_path / "p") as page:
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(f"{base_url}/docs")
+        page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        text = page.inner_text("body")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "api-docs.png"), full_page=True)
+        assert page.errors == []
+    normalised = {p.replace("\u200b", "").strip() for p in paths}
+    assert "/cds-services/{service_id}" in normalised
+    assert "/cds-services/{service_id}/feedback" in normalised
+    assert "/cds-services" in normalised
+    assert "Unable to render" not in text
+    assert "OAS 3.1" in text
+    assert all(url.startswith(base_url) for url in requested), requested

@@ -9,6 +9,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
 
 import httpx
 from fastapi import FastAPI
@@ -48,12 +49,11 @@ def _install_demo(app: FastAPI) -> None:
 
 
 def _install_docs(app: FastAPI) -> None:
-    """Swagger UI at /docs from the swagger-ui-bundle package: works offline, no CDN."""
-    import swagger_ui_bundle
+    """Swagger UI 5 at /docs, which reads the app's OpenAPI 3.1 description, from the assets the
+    fastapi-offline package ships: works offline, no CDN. Served at /docs-assets."""
+    assets = resources.files("fastapi_offline") / "static"
 
-    app.mount(
-        "/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), "docs-assets"
-    )
+    app.mount("/docs-assets", StaticFiles(directory=str(assets)), "docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
@@ -62,7 +62,7 @@ def _install_docs(app: FastAPI) -> None:
             title=f"{app.title} · API",
             swagger_js_url="docs-assets/swagger-ui-bundle.js",
             swagger_css_url="docs-assets/swagger-ui.css",
-            swagger_favicon_url="docs-assets/favicon-32x32.png",
+            swagger_favicon_url="docs-assets/favicon.png",
         )
 
 
