@@ -71,6 +71,15 @@ AFFIRMED: dict[str, list[str]] = {
         "temp 39",
         "spiking temps",
     ],
+    "systemic-infection": [
+        "signs of systemic infection",
+        "sepsis",
+        "septic",
+        "leukocytosis",
+        "WBC 18.2",
+        "raised CRP",
+        "erythema at the puncture site",
+    ],
     "nuchal-rigidity": [
         "neck stiffness",
         "stiff neck on exam",
@@ -88,6 +97,10 @@ AFFIRMED: dict[str, list[str]] = {
         "Glasgow coma scale 9",
         "altered mental status",
         "obtunded",
+        "declining level of consciousness",
+        "change in mental status",
+        "mental status changes",
+        "decreased LOC",
     ],
     "seizure": [
         "seizure this morning",
@@ -132,6 +145,21 @@ AFFIRMED: dict[str, list[str]] = {
         "saddle anaesthesia",
         "cauda equina syndrome",
         "Bell's palsy",
+        # Vision changes, weakness and numbness: seed 001's own examples of a focal deficit.
+        "post LP headache with new vision changes",
+        "blurred vision",
+        "blurry vision since this morning",
+        "vision is blurry",
+        "dimmed vision",
+        "visual scotomata",
+        "scintillating scotoma",
+        "photopsia",
+        "seeing flashing lights",
+        "right visual field cut",
+        "visual disturbance",
+        "weakness",
+        "numbness",
+        "tingling and numbness of the left leg",
     ],
     "thunderclap-headache": [
         "thunderclap headache",
@@ -227,6 +255,13 @@ AFFIRMED: dict[str, list[str]] = {
 
 NEGATED: dict[str, list[str]] = {
     "fever": ["no fever", "denies fever", "afebrile", "fever: absent", "without fever"],
+    "systemic-infection": [
+        "no signs of systemic infection",
+        "not septic",
+        "sepsis ruled out",
+        "no leukocytosis",
+        "WBC 8.1",
+    ],
     "nuchal-rigidity": [
         "no neck stiffness",
         "denies neck stiffness",
@@ -262,6 +297,11 @@ NEGATED: dict[str, list[str]] = {
         "denies diplopia",
         "without focal neurology",
         "bilateral hand numbness (carpal tunnel)",
+        "no vision changes",
+        "denies blurred vision",
+        "no scotomata or photopsia",
+        "numbness in both hands",
+        "generalized weakness",
     ],
     "thunderclap-headache": [
         "not thunderclap",
@@ -519,7 +559,7 @@ FAIL_SAFE = [
     ("Headache after LP, no fever", True),
     ("PDPH s/p spinal anaesthesia", True),
     ("headache after LP, vomiting and photophobia", False),
-    ("post-LP headache, visual disturbance", False),
+    ("post-LP headache, tinnitus", False),
     ("spinal headache; new tinnitus and hearing loss", False),
 ]
 
