@@ -78,13 +78,50 @@ def render(value: Any, now: datetime) -> Any:
     return value
 
 
+class FixtureError(ValueError):
+    """A file that cannot be read as a request or a fixture: one line naming the file and why."""
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file's content, or a FixtureError saying in one line what is wrong with the file."""
+    if not path.exists():
+        raise FixtureError(f"{path}: no such file")
+    if path.is_dir():
+        raise FixtureError(f"{path}: is a folder, not a file")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FixtureError(f"{path}: cannot be read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FixtureError(f"{path}: not a text file (not UTF-8), so not JSON") from None
+    if not text.strip():
+        raise FixtureError(f"{path}: the file is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FixtureError(
+            f"{path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+
+
 def fixture_paths(folder: Path = FIXTURES_DIR) -> list[Path]:
     return sorted(folder.glob("*.json"))
 
 
 def load_fixture(path: Path, now: datetime) -> dict[str, Any]:
     """A fixture file (title, story, service, expected, request) with its request rendered."""
-    fixture: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    fixture = read_json(path)
+    if not isinstance(fixture, dict):
+        raise FixtureError(f"{path}: not a fixture (a JSON object with request, service, expected)")
+    for key, kind, words in (
+        ("request", dict, "an object"),
+        ("service", str, "a service id"),
+        ("expected", dict, "an object"),
+    ):
+        if not isinstance(fixture.get(key), kind):
+            raise FixtureError(f"{path}: not a fixture: {key!r} is missing or not {words}")
     fixture["request"] = render(fixture["request"], now)
     fixture.setdefault("name", path.stem)
     return fixture

@@ -153,6 +153,45 @@ async def replay(
     return [await replay_fixture(client, load_fixture(path, now)) for path in paths]
 
 
+class ServiceUnreachable(Exception):
+    """The service at --url cannot be replayed against at all: said once, not once per fixture."""
+
+
+async def check_reachable(client: httpx.AsyncClient) -> list[str]:
+    """Ask the running service's discovery document before replaying anything; its service ids,
+    or ServiceUnreachable saying in one line why no fixture could be replayed there."""
+    url = f"{client.base_url}".rstrip("/") + "/cds-services"
+    try:
+        response = await client.get("/cds-services")
+    except httpx.TimeoutException:
+        raise ServiceUnreachable(f"cannot reach the service at {url}: no answer in time") from None
+    except httpx.ConnectError:
+        raise ServiceUnreachable(
+            f"cannot reach the service at {url}: the connection failed"
+            " (is it running? `make run` starts it)"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise ServiceUnreachable(
+            f"cannot reach the service at {url}: {type(exc).__name__}: {exc}"
+        ) from None
+    if response.status_code in (401, 403):
+        raise ServiceUnreachable(
+            f"{url} answered {response.status_code}: it requires a signed CDS Hooks JWT, which"
+            " replay cannot make; replay against a test instance with auth off"
+        )
+    try:
+        services = response.json()["services"] if response.status_code == 200 else None
+        ids = [str(s["id"]) for s in services] if isinstance(services, list) else None
+    except (ValueError, KeyError, TypeError):
+        ids = None
+    if ids is None:
+        raise ServiceUnreachable(
+            f"{url} answered HTTP {response.status_code} without a discovery document: is this"
+            " the CDS service's URL?"
+        )
+    return ids
+
+
 @asynccontextmanager
 async def in_process_client(settings: Settings, now: datetime) -> AsyncIterator[httpx.AsyncClient]:
     """A client for the app itself (no network), on a throw-away feedback store, evaluating as of

@@ -192,3 +192,161 @@ def test_evaluate_errors_are_one_line(tmp_path: Path) -> None:
         assert result.exit_code == 2
         assert len(result.output.strip().splitlines()) == 1, result.output
         assert "Traceback" not in result.output
+
+
+# Every error of the command line is one line on stderr naming the cause, nothing on stdout, and a
+# non-zero exit: no usage box, no traceback; where the user chose among names, the valid ones.
+
+
+def error_line(args: list[str], code: int = 2) -> str:
+    result = runner.invoke(cli, args)
+    assert result.exit_code == code, result.output
+    assert result.stdout == "", result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr and "Usage:" not in result.stderr
+    assert "╭" not in result.stderr  # click's usage box
+    return lines[0]
+
+
+def test_error_missing_file() -> None:
+    line = error_line(["evaluate", "no-such-request.json"])
+    assert line == "cds-service: no-such-request.json: no such file"
+
+
+def test_error_a_folder_where_a_file_is_wanted() -> None:
+    line = error_line(["evaluate", str(FIXTURES_DIR)])
+    assert f"{FIXTURES_DIR}: is a folder, not a file" in line
+    assert "replay takes a folder" in line
+
+
+def test_error_empty_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.json"
+    empty.write_text("\n")
+    for command in ("evaluate", "render", "replay"):
+        assert error_line([command, str(empty)]) == f"cds-service: {empty}: the file is empty"
+
+
+def test_error_not_json(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hook": "order-select",')
+    assert f"{bad}: not JSON (" in error_line(["render", str(bad)])
+
+
+def test_error_not_a_text_file(tmp_path: Path) -> None:
+    binary = tmp_path / "image.json"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    assert "not a text file" in error_line(["evaluate", str(binary)])
+
+
+def test_error_now_that_is_not_an_instant() -> None:
+    line = error_line(["evaluate", str(SEED), "--now", "yesterday"])
+    assert line == (
+        "cds-service: --now 'yesterday' is not an ISO 8601 instant (e.g. 2026-11-24T12:00:00Z)"
+    )
+
+
+def test_error_now_without_a_zone() -> None:
+    line = error_line(["render", str(SEED), "--now", "2030-02-01T08:00:00"])
+    assert "needs a time zone offset" in line
+
+
+def test_error_analytics_since_that_is_not_an_instant() -> None:
+    assert "--since 'last week' is not an ISO 8601 instant" in error_line(
+        ["analytics", "--since", "last week"]
+    )
+
+
+def test_error_unknown_service_lists_the_services() -> None:
+    line = error_line(["evaluate", str(SEED), "--service", "pdph-imaging-order-sing"])
+    assert line == (
+        "cds-service: no service 'pdph-imaging-order-sing'; the services are: "
+        "pdph-imaging-order-select, pdph-imaging-order-sign"
+    )
+
+
+def test_error_unknown_hook_lists_the_hooks(tmp_path: Path) -> None:
+    request = json.loads(SEED.read_text(encoding="utf-8"))["request"]
+    request["hook"] = "order-selct"
+    request_file = tmp_path / "request.json"
+    request_file.write_text(json.dumps(request), encoding="utf-8")
+    line = error_line(["evaluate", str(request_file)])
+    assert line == (
+        "cds-service: no service for the hook 'order-selct'; the hooks are: "
+        "order-select (pdph-imaging-order-select), order-sign (pdph-imaging-order-sign)"
+    )
+
+
+def test_error_service_that_answers_another_hook() -> None:
+    line = error_line(["evaluate", str(SEED), "--service", "pdph-imaging-order-sign"])
+    assert "answers the 'order-sign' hook, not the request's 'order-select'" in line
+
+
+def test_error_missing_argument() -> None:
+    line = error_line(["evaluate"])
+    assert line.startswith("cds-service evaluate: Missing argument")
+    assert line.endswith("(see cds-service evaluate --help)")
+
+
+def test_error_unknown_option() -> None:
+    line = error_line(["evaluate", str(SEED), "--prety"])
+    assert line.startswith("cds-service evaluate: No such option: --prety")
+
+
+def test_error_unknown_command_lists_the_commands() -> None:
+    line = error_line(["evalute", str(SEED)])
+    assert "No such command 'evalute' (did you mean 'evaluate'?); the commands are: serve," in line
+    assert "knowledge" in line
+
+
+def test_error_replay_of_a_missing_path() -> None:
+    assert error_line(["replay", "no-such-folder"]) == (
+        "cds-service: no-such-folder: no such file or folder"
+    )
+
+
+def test_error_replay_of_a_file_that_is_not_a_fixture(tmp_path: Path) -> None:
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(json.loads(SEED.read_text())["request"]), encoding="utf-8")
+    line = error_line(["replay", str(SEED), str(request), "--expect"])
+    assert line == f"cds-service: {request}: not a fixture: 'request' is missing or not an object"
+
+
+def test_error_replay_of_a_fixture_naming_an_unknown_service(tmp_path: Path) -> None:
+    fixture = json.loads(SEED.read_text(encoding="utf-8"))
+    fixture["service"] = "pdph-imaging"
+    wrong = tmp_path / "wrong-service.json"
+    wrong.write_text(json.dumps(fixture), encoding="utf-8")
+    line = error_line(["replay", str(wrong), "--expect"])
+    assert "no service 'pdph-imaging' here; the services are: pdph-imaging-order-select" in line
+
+
+def test_error_replay_at_a_server_that_is_down(settings: Settings) -> None:
+    from cds_service.api.app import create_app
+    from tests.demo_helpers import running_server
+
+    with running_server(create_app(settings)) as base_url:
+        pass  # the port is free again once the server has stopped
+    line = error_line(["replay", str(FIXTURES_DIR), "--expect", "--url", base_url])
+    assert line == (
+        f"cds-service: cannot reach the service at {base_url}/cds-services: the connection"
+        " failed (is it running? `make run` starts it)"
+    )
+
+
+def test_error_replay_at_a_service_that_requires_jwts(settings: Settings) -> None:
+    from cds_service.api.app import create_app
+    from tests.demo_helpers import running_server
+
+    with running_server(create_app(settings.model_copy(update={"auth_required": True}))) as url:
+        line = error_line(["replay", str(SEED), "--url", url])
+    assert f"{url}/cds-services answered 401: it requires a signed CDS Hooks JWT" in line
+
+
+def test_error_knowledge_check_of_a_missing_folder() -> None:
+    line = error_line(["knowledge", "check", "no-such-hooks"], code=1)
+    assert line == "cds-service: no-such-hooks: no such folder"
+
+
+def test_error_fixtures_table_of_a_file() -> None:
+    assert error_line(["fixtures-table", str(SEED)]).endswith(": is a file, not a folder")

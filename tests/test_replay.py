@@ -148,14 +148,6 @@ def test_replay_against_a_running_service(settings: Settings) -> None:
     assert len(table_rows(result.stdout)) == len(fixture_paths())
 
 
-def test_replay_against_a_service_that_is_down(settings: Settings) -> None:
-    with running_server(create_app(without_auth(settings))) as base_url:
-        pass  # the port is free again once the server has stopped
-    result = runner.invoke(cli, ["replay", str(SEED), "--expect", "--url", base_url])
-    assert result.exit_code == 1
-    assert "request failed: ConnectError" in result.stdout
-
-
 def test_replay_refuses_now_with_url() -> None:
     result = runner.invoke(
         cli, ["replay", str(SEED), "--url", "http://127.0.0.1:9", "--now", "2030-01-01T00:00:00Z"]
@@ -166,4 +158,4 @@ def test_replay_refuses_now_with_url() -> None:
 def test_replay_of_an_empty_folder(tmp_path: Path) -> None:
     result = runner.invoke(cli, ["replay", str(tmp_path), "--expect"])
     assert result.exit_code == 2
-    assert "no fixture files" in result.output
+    assert "no fixture files (*.json) in this folder" in result.output
