@@ -1,6 +1,8 @@
 """The ICD-10-CM code set of a real CMS release, as shipped by the `simple-icd-10-cm` package.
 
-Value sets name ICD-10-CM codes and whole subtrees (`I60` is I60 and every code under it); each one is
+Value sets name ICD-10-CM codes and whole subtrees (`I60` is I60 and every code under it), and ranges of
+categories such as a block (`Z80-Z84`, family history) or a chapter (`O00-O9A`, pregnancy, childbirth and
+the puerperium), compared as the classification orders its categories; each one is
 checked against this release at start-up, so a mistyped code fails loudly instead of matching nothing.
 Only the package's plain code list is read (codes without dots, one per line): importing the package
 itself parses the whole tabular XML, seconds of start-up for nothing the service uses."""
@@ -21,7 +23,14 @@ class Icd10CmRelease:
         self.release = release
 
     def __contains__(self, code: object) -> bool:
-        return isinstance(code, str) and code.replace(".", "").upper() in self.codes
+        """A code, or a range of categories written "O00-O9A" (a block of the classification, or a
+        chapter's span) whose both ends are codes of this release."""
+        if not isinstance(code, str):
+            return False
+        ends = code.replace(".", "").upper().split("-")
+        if len(ends) == 2:
+            return all(len(end) == 3 and end in self.codes for end in ends) and ends[0] <= ends[1]
+        return len(ends) == 1 and ends[0] in self.codes
 
 
 @cache

@@ -81,6 +81,14 @@ class Knowledge:
         self.findings = index(valuesets.findings)
         self.temperature = index({"body-temperature": valuesets.body_temperature})
         self.gcs = index({"glasgow-coma-score": valuesets.glasgow_coma_score})
+        bp = valuesets.blood_pressure
+        self.blood_pressure = index(
+            {
+                "panel": MeasurementConcept(codes=bp.codes, text=bp.text),
+                "systolic": MeasurementConcept(codes=bp.systolic),
+                "diastolic": MeasurementConcept(codes=bp.diastolic),
+            }
+        )
         self.study_by_code = {
             systems.key(systems.uri(c.system), c.code): c.study for c in imaging.codes
         }
@@ -152,6 +160,11 @@ def _validate_systems(valuesets: ValueSetsFile, imaging: ImagingFile) -> None:
         "findings": valuesets.findings,
         "body-temperature": {"codes": valuesets.body_temperature},
         "glasgow-coma-score": {"codes": valuesets.glasgow_coma_score},
+        "blood-pressure": {
+            "panel": MeasurementConcept(codes=valuesets.blood_pressure.codes),
+            "systolic": MeasurementConcept(codes=valuesets.blood_pressure.systolic),
+            "diastolic": MeasurementConcept(codes=valuesets.blood_pressure.diastolic),
+        },
     }
     entries: list[tuple[str, str, CodeEntry]] = [
         ("valuesets.yaml", f"{family}.{key}.codes[{i}]", entry)

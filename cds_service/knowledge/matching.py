@@ -40,6 +40,12 @@ class Systems:
         return canonical, self.normalise(canonical, code)
 
 
+def in_range(code: str, first: str, last: str) -> bool:
+    """An ICD-10-CM code (normalised) whose category lies in first..last ("O00".."O9A"): categories
+    sort as the classification lists them (a letter, two characters)."""
+    return first <= code[:3] <= last
+
+
 Span = tuple[int, int, bool]  # start, end, affirmed
 
 
@@ -54,9 +60,13 @@ class Matcher:
         self.language = language
         self.exact: set[tuple[str, str]] = set()
         self.prefixes: list[tuple[str, str]] = []
+        self.ranges: list[tuple[str, str, str]] = []  # system, first and last category
         for entry in codes:
             key = systems.key(systems.uri(entry.system), entry.code)
-            if key[0] == Systems.ICD10CM:
+            if key[0] == Systems.ICD10CM and "-" in key[1]:
+                first, last = key[1].split("-")
+                self.ranges.append((key[0], first, last))
+            elif key[0] == Systems.ICD10CM:
                 self.prefixes.append(key)
             else:
                 self.exact.add(key)
@@ -65,6 +75,8 @@ class Matcher:
     def matches_code(self, system: str, code: str) -> bool:
         key = self.systems.key(system, code)
         if key in self.exact:
+            return True
+        if any(key[0] == s and in_range(key[1], a, b) for s, a, b in self.ranges):
             return True
         return any(key[0] == s and key[1].startswith(p) for s, p in self.prefixes)
 
@@ -103,13 +115,17 @@ class ConceptIndex(Mapping[str, Matcher]):
         self._systems = systems
         exact: dict[tuple[str, str], set[str]] = {}
         prefixes: dict[str, list[tuple[str, str]]] = {}
+        ranges: dict[str, list[tuple[str, str, str]]] = {}
         for key, matcher in self._matchers.items():
             for pair in matcher.exact:
                 exact.setdefault(pair, set()).add(key)
             for system, prefix in matcher.prefixes:
                 prefixes.setdefault(system, []).append((prefix, key))
+            for system, first, last in matcher.ranges:
+                ranges.setdefault(system, []).append((first, last, key))
         self._exact = {pair: frozenset(keys) for pair, keys in exact.items()}
         self._prefixes = prefixes
+        self._ranges = ranges
         self._screen = _screen([p for m in self._matchers.values() for p in m.patterns])
         self._text_cache: dict[str, frozenset[str]] = {}
         self._code_cache: dict[tuple[str, str], frozenset[str]] = {}
@@ -132,6 +148,9 @@ class ConceptIndex(Mapping[str, Matcher]):
         found = self._exact.get((canonical, normalised), NO_KEYS)
         for prefix, key in self._prefixes.get(canonical, ()):
             if normalised.startswith(prefix) and key not in found:
+                found = found | {key}
+        for first, last, key in self._ranges.get(canonical, ()):
+            if in_range(normalised, first, last) and key not in found:
                 found = found | {key}
         _remember(self._code_cache, (system, code), found)
         return found

@@ -61,6 +61,16 @@ class MeasurementConcept(_Strict):
     text: list[str] = Field(default_factory=list)
 
 
+class BloodPressureConcept(_Strict):
+    """Blood pressure Observations: a panel (`codes`) holding systolic and diastolic components, or a
+    systolic or diastolic Observation on its own; `text` names a flowsheet row read as "168/112"."""
+
+    codes: list[CodeEntry]
+    systolic: list[CodeEntry]
+    diastolic: list[CodeEntry]
+    text: list[str] = Field(default_factory=list)
+
+
 class LanguageRules(_Strict):
     """Cue words for reading clinicians' text (cds_service/knowledge/language.py applies them)."""
 
@@ -78,6 +88,7 @@ class ValueSetsFile(_Strict):
     findings: dict[str, Concept]
     body_temperature: MeasurementConcept = Field(alias="body-temperature")
     glasgow_coma_score: MeasurementConcept = Field(alias="glasgow-coma-score")
+    blood_pressure: BloodPressureConcept = Field(alias="blood-pressure")
 
 
 class Study(_Strict):
@@ -142,6 +153,14 @@ class Thresholds(_Strict):
     sih_lookback_days: float = Field(gt=0)
     # A suggestion never recommends a study of a type completed this recently (SPEC §2).
     recent_study_days: float = Field(gt=0)
+    # A delivery this recent makes the patient postpartum (SPEC §2: "within 6 weeks after delivery").
+    postpartum_days: float = Field(gt=0)
+    # Severe-range blood pressure in pregnancy or postpartum (ACOG Practice Bulletin 222, 2020) and a
+    # hypertensive emergency in any adult (ACC/AHA 2017): at or above either number.
+    severe_systolic_pregnancy: float = Field(gt=0)
+    severe_diastolic_pregnancy: float = Field(gt=0)
+    emergency_systolic: float = Field(gt=0)
+    emergency_diastolic: float = Field(gt=0)
 
 
 class SourceInfo(_Strict):
@@ -230,6 +249,11 @@ class FindingGroups(_Strict):
     thunderclap: list[str]
     altered_mental_status: list[str]
     red_flags: list[str]
+    # Pregnant or postpartum (SPEC §2); what is a red flag only then; what makes pre-eclampsia,
+    # eclampsia or PRES the likely cause of a red flag then (the card names the obstetric work-up).
+    obstetric_context: list[str]
+    obstetric_red_flags: list[str]
+    pre_eclampsia_signs: list[str]
 
 
 class PrecedenceRule(_Strict):

@@ -104,6 +104,12 @@ def _headache_since(s: Situation) -> bool:
     )
 
 
+def _obstetric_red_flag(s: Situation) -> bool:
+    """A red flag only in a pregnant or postpartum patient (severe-range pressure, hypertension in
+    pregnancy, a severe feature of pre-eclampsia: ACOG Practice Bulletin 222, 2020)."""
+    return s.has("obstetric_context") and s.has("obstetric_red_flags")
+
+
 def _diagnosis_hours(s: Situation) -> float | None:
     return None if s.diagnosis is None else hours_between(s.diagnosis.at.at, s.now)
 
@@ -119,6 +125,8 @@ PREDICATES: dict[str, Callable[[Situation], bool]] = {
     "thunderclap": lambda s: s.has("thunderclap"),
     "altered-mental-status": lambda s: s.has("altered_mental_status"),
     "red-flag": lambda s: s.has("red_flags"),
+    "obstetric-red-flag": _obstetric_red_flag,
+    "possible-pre-eclampsia": lambda s: s.has("obstetric_context") and s.has("pre_eclampsia_signs"),
     "intracranial-hypotension": lambda s: s.has("intracranial_hypotension"),
     "puncture-context": lambda s: (
         s.puncture is not None
@@ -233,6 +241,8 @@ def decide(
     chosen = Scenario(scenario)
     variant = next((v for v in k.rules.scenarios[chosen].variants if _holds(v, s)), None)
     watched = s.groups["red_flags"] | s.groups["altered_mental_status"] | s.groups["thunderclap"]
+    if s.has("obstetric_context"):
+        watched |= s.groups["obstetric_red_flags"]
     return Decision(
         order=order,
         scenario=chosen,

@@ -106,9 +106,23 @@ def _coding_code(concept: Any) -> str | None:
     return None
 
 
+# Procedure concepts that are no dural puncture (SPEC §2): a blood patch is a treatment, a delivery makes
+# the patient postpartum. A spinal for a caesarean is both a puncture and a delivery.
+_PATCH, _DELIVERY, _PUNCTURE = "epidural-blood-patch", "delivery", "dural-puncture"
+_OBSTETRIC = "pregnancy-or-postpartum"
+
+
+@dataclass
+class _ProcedureFacts:
+    punctures: list[ProcedureEvent] = field(default_factory=list)
+    uncertain: list[str] = field(default_factory=list)
+    patches: list[ProcedureEvent] = field(default_factory=list)
+    deliveries: list[Finding] = field(default_factory=list)
+
+
 def _procedures(
     raw: list[dict[str, Any]], k: Knowledge, now: datetime, t: Thresholds
-) -> tuple[list[ProcedureEvent], list[str], list[ProcedureEvent]]:
+) -> _ProcedureFacts:
     def relevant(resource: dict[str, Any]) -> bool:
         status = resource.get("status")  # raw: may be of any JSON type
         return (
@@ -117,36 +131,39 @@ def _procedures(
             and bool(match(resource.get("code"), k.procedures))
         )
 
-    punctures: list[ProcedureEvent] = []
-    patches: list[ProcedureEvent] = []
+    found = _ProcedureFacts()
     invalid: list[dict[str, Any]] = []
     oldest = now - timedelta(days=t.lookback_days)
+    delivered_since = now - timedelta(days=t.postpartum_days)
     dated: list[tuple[dict[str, Any], Instant | None]] = [
         (item.raw, item.model.performed_at())
         for item in read_resources(raw, ProcedureView, relevant, invalid)
     ]
     # A recognised procedure that fails validation (e.g. month 13 in its date) still happened.
     dated += [(resource, None) for resource in invalid]
-    uncertain: list[str] = []
     for resource, at in dated:
         kinds = match(resource.get("code"), k.procedures)
         names = sorted(k.valuesets.procedures[kind].display for kind in kinds)
         description = describe(resource.get("code"), names[0] if names else "spinal procedure")
         # A blood patch is a treatment, not a new puncture (SPEC §2), whatever else its text says.
-        is_patch = "epidural-blood-patch" in kinds
+        is_patch = _PATCH in kinds
+        is_puncture = not is_patch and _PUNCTURE in kinds
+        if _DELIVERY in kinds and (at is None or delivered_since <= at.at <= now + CLOCK_SKEW):
+            # An undated delivery may be recent: postpartum, the cautious reading.
+            found.deliveries.append(Finding(_OBSTETRIC, description, at, "procedure"))
         if at is None:
-            if not is_patch:
-                uncertain.append(description)
+            if is_puncture:
+                found.uncertain.append(description)
             continue
-        if at.at > now + CLOCK_SKEW or at.at < oldest:
+        if at.at > now + CLOCK_SKEW or at.at < oldest or not (is_patch or is_puncture):
             continue
         study = classify_study(resource.get("code"), k)
-        (patches if is_patch else punctures).append(
+        (found.patches if is_patch else found.punctures).append(
             ProcedureEvent(description, at, study_type=study)
         )
-    punctures.sort(key=lambda e: e.at.at, reverse=True)
-    patches.sort(key=lambda e: e.at.at, reverse=True)
-    return punctures, uncertain, patches
+    found.punctures.sort(key=lambda e: e.at.at, reverse=True)
+    found.patches.sort(key=lambda e: e.at.at, reverse=True)
+    return found
 
 
 def _condition_time(condition: ConditionView) -> Instant | None:
@@ -251,11 +268,74 @@ def _value_words(raw: dict[str, Any]) -> dict[str, str] | None:
     return {"text": f"{name} {value}" if name else value}
 
 
+# A blood pressure written as text ("168/112", "182 / 118 mmHg").
+_PRESSURE_TEXT = re.compile(r"(?<![\d.])(\d{2,3})\s*/\s*(\d{2,3})(?![\d.])")
+_MMHG_UNITS = {"mm[hg]", "mmhg", "mm hg", ""}
+_KPA_TO_MMHG = 7.50062
+
+
+def _mmhg(quantity: Any) -> float | None:
+    """A pressure in mmHg from a raw Quantity (kPa converted), None when unreadable or implausible."""
+    if not isinstance(quantity, dict):
+        return None
+    value = quantity.get("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    unit = str(quantity.get("code") or quantity.get("unit") or "").strip().lower()
+    if unit == "kpa":
+        value = float(value) * _KPA_TO_MMHG
+    elif unit not in _MMHG_UNITS:
+        return None
+    return float(value) if 20 <= value <= 350 else None
+
+
+def _pressures(raw: dict[str, Any], k: Knowledge) -> tuple[float | None, float | None]:
+    """Systolic and diastolic pressures of a blood pressure Observation: the components of a panel,
+    a systolic or diastolic Observation on its own, or a value written "168/112"."""
+    systolic = diastolic = None
+    parts_read = [(raw.get("code"), raw.get("valueQuantity"))]
+    components = raw.get("component")
+    if isinstance(components, list):
+        parts_read += [
+            (c.get("code"), c.get("valueQuantity")) for c in components if isinstance(c, dict)
+        ]
+    for code, quantity in parts_read:
+        keys = match(code, k.blood_pressure)
+        if "systolic" in keys:
+            systolic = _mmhg(quantity)
+        elif "diastolic" in keys:
+            diastolic = _mmhg(quantity)
+    if systolic is None and diastolic is None and isinstance(raw.get("valueString"), str):
+        written = _PRESSURE_TEXT.search(raw["valueString"])
+        if written:
+            systolic, diastolic = float(written.group(1)), float(written.group(2))
+    return systolic, diastolic
+
+
+def _pressure_findings(
+    systolic: float | None, diastolic: float | None, at: Instant, t: Thresholds
+) -> list[Finding]:
+    """A hypertensive emergency in any adult (at or above 180/120), severe-range pressure in
+    pregnancy or postpartum (at or above 160/110: a red flag only then, rules.yaml)."""
+
+    def at_least(s_limit: float, d_limit: float) -> bool:
+        return (systolic or 0) >= s_limit or (diastolic or 0) >= d_limit
+
+    shown = "/".join("?" if v is None else f"{v:.0f}" for v in (systolic, diastolic))
+    description = f"blood pressure {shown} mmHg"
+    found = []
+    if at_least(t.emergency_systolic, t.emergency_diastolic):
+        found.append(Finding("hypertensive-emergency", description, at, "observation"))
+    if at_least(t.severe_systolic_pregnancy, t.severe_diastolic_pregnancy):
+        found.append(Finding("severe-range-blood-pressure", description, at, "observation"))
+    return found
+
+
 def _observations(
     raw: list[dict[str, Any]], k: Knowledge, now: datetime, t: Thresholds
 ) -> list[Finding]:
     temperature, gcs = k.temperature, k.gcs
-    measured = (temperature, gcs, k.findings)
+    measured = (temperature, gcs, k.blood_pressure, k.findings)
 
     def relevant(resource: dict[str, Any]) -> bool:
         status = resource.get("status")  # raw: may be of any JSON type
@@ -283,6 +363,9 @@ def _observations(
                 findings.append(
                     Finding("fever", f"temperature {celsius:.1f} °C", at, "observation")
                 )
+            continue
+        if match(item.raw.get("code"), k.blood_pressure):
+            findings += _pressure_findings(*_pressures(item.raw, k), at, t)
             continue
         if match(item.raw.get("code"), gcs):
             score = _score(item.model)
@@ -340,9 +423,12 @@ def patient_facts(
         # Every resource names another patient: the EHR sent a patientId that matches none.
         ANOMALIES.labels("patient-matches-no-resource").inc()
         log.warning("patient_matches_no_resource", extra={"resources_of_others": dropped})
-    punctures, uncertain, patches = _procedures(by_type.get("Procedure", []), k, now, t)
-    findings = _conditions(by_type.get("Condition", []), k, now, t) + _observations(
-        by_type.get("Observation", []), k, now, t
+    procedures = _procedures(by_type.get("Procedure", []), k, now, t)
+    punctures, uncertain, patches = procedures.punctures, procedures.uncertain, procedures.patches
+    findings = (
+        _conditions(by_type.get("Condition", []), k, now, t)
+        + _observations(by_type.get("Observation", []), k, now, t)
+        + procedures.deliveries
     )
     lookback = max(t.sih_lookback_days, t.lookback_days)
     studies = prior_studies(by_type, k, now, lookback, t.lookback_days)
