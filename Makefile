@@ -2,8 +2,8 @@
 #   make run    start the service on http://127.0.0.1:8080 (embedded SQLite, auth off for local use);
 #               make run PORT=9000 HOST=0.0.0.0 to choose where it listens
 #   make test   lint, type-check and run the whole test suite
-#   make test-fast  the fast tier only (no browser, PostgreSQL, fuzz, slow, chaos or real FHIR server
-#               tests): seconds
+#   make test-fast  the fast tier only (no browser, PostgreSQL, fuzz, slow, chaos, real or hostile
+#               FHIR server tests): seconds
 #   make fuzz   the long fuzz run (docs/security.md), beyond the fuzzing inside `make test`
 #   make screenshots  refresh docs/images/ (the demo page in Chromium, five cases)
 #   make bench  the benchmark (bench/README.md): about 11 minutes; writes bench/results/ and README.md
@@ -49,11 +49,11 @@ test: $(STAMP) $(FHIR_STAMP)
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not browser and not postgres and not fuzz and not slow and not chaos and not fhirserver"
+	$(BIN)/pytest -m "not browser and not postgres and not fuzz and not slow and not chaos and not fhirserver and not hostile"
 
 # The demo page in Chromium (Debian's): refreshes docs/images/ from the screenshot test.
 screenshots: $(STAMP)
-	$(BIN)/pytest -q tests/test_demo_browser.py -k screenshots
+	$(BIN)/pytest -q tests/test_demo_browser.py -k "screenshots or loading_state"
 	mkdir -p docs/images && cp test-artifacts/demo-*-1280.png docs/images/
 
 fuzz: $(STAMP)

@@ -66,8 +66,8 @@ def test_persistent_pdph_accepting_dsm_stores_feedback(settings: Settings, tmp_p
         accept = card.locator("button.accept", has_text=REPLACE_LABEL)
         assert accept.count() == 1
         actions = card.locator(".suggestion .actions").inner_text()
-        assert "Cancel" in actions and "ServiceRequest/sr-mri-brain" in actions
-        assert f"Create ServiceRequest: {DSM}" in actions
+        assert "Cancel the draft order: MRI brain without and with contrast" in actions
+        assert f"Order {DSM} (a new draft order)" in actions
         suggestion_uuid = accept.get_attribute("data-suggestion")
         card_uuid = card.get_attribute("data-uuid")
 
@@ -76,7 +76,7 @@ def test_persistent_pdph_accepting_dsm_stores_feedback(settings: Settings, tmp_p
         assert "stored 1" in card.locator(".feedback-status").inner_text()
         assert page.locator("#order-list li.cancelled").count() == 1
         assert DSM in page.locator("#order-list li.created").inner_text()
-        assert "not-appropriate" in page.inner_text("#system-action-list")
+        assert "appropriateness rating not appropriate" in page.inner_text("#system-action-list")
 
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "demo-persistent-pdph.png"), full_page=True)
@@ -108,7 +108,9 @@ def test_pasted_sandbox_request_overridden_with_a_reason(
 
         card = page.locator("article.card[data-scenario=pdph-acute]")
         card.wait_for()
-        assert "Cancel" in card.locator(".suggestion .actions").inner_text()
+        assert (
+            "Cancel the draft order: CT head" in card.locator(".suggestion .actions").inner_text()
+        )
         reason = card.locator(".override-reason option").nth(1)
         reason_text = reason.inner_text()
         card.locator(".override-reason").select_option(index=1)
@@ -146,6 +148,56 @@ def test_markdown_renderer_builds_elements_and_never_markup(
         '<ol><li>first</li><li><a href="https://example.org" target="_blank" '
         'rel="noopener noreferrer">link</a> [bad](javascript:alert(1))</li></ol>'
     )
+
+
+def test_the_clinicians_view_reads_in_words_without_ids(settings: Settings, tmp_path: Path) -> None:
+    """Ratings and selection behaviour in words; resource ids and codes only in the raw response."""
+    settings = without_auth(settings, demo_enabled=True)
+    with running_server(create_app(settings)) as base_url, chromium_page(tmp_path / "p") as page:
+        page.goto(f"{base_url}/demo?fixture=multiple-orders-persistent-order-sign")
+        page.wait_for_selector("body[data-ready=true]")
+        ehr = page.locator("section.ehr")
+        page.click("#raw summary")  # open the raw response, so its text is read too
+        raw = page.inner_text("#raw-json")
+        shown = ehr.inner_text().replace(page.locator("#raw").inner_text(), "")
+        assert "ACR rating of MRI brain without and with contrast: usually not appropriate" in shown
+        assert "Accept one suggestion at most, or override the card." in shown
+        assert "MRI lumbar spine without and with contrast: appropriateness rating not" in shown
+        for code in ("usually-not-appropriate", "at-most-one", "not-appropriate"):
+            assert code not in shown and code in raw
+        for reference in ("Patient/pat-multi", "ServiceRequest/sr-mri-brain", "sr-mri-lumbar"):
+            assert reference not in shown and reference.split("/")[-1] in raw
+        expected = page.inner_text("#fixture-expected")
+        assert "a warning card (pdph-persistent), the ordered study usually not appropriate" in (
+            expected
+        )
+        assert page.errors == []
+
+
+def test_a_loading_state_until_data_ready(settings: Settings, tmp_path: Path) -> None:
+    """Before the first answer the EHR panel says it is loading (a plain headless screenshot used to
+    catch a blank panel); a failed load ends in data-ready=error with the reason, not in a spinner."""
+    settings = without_auth(settings, demo_enabled=True)
+    with running_server(create_app(settings)) as base_url, chromium_page(tmp_path / "p") as page:
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.route("**/demo/fixtures", lambda route: None)  # never answered: stays loading
+        page.goto(f"{base_url}/demo")
+        loading = page.locator("#loading")
+        loading.wait_for()
+        assert loading.is_visible() and "Loading" in loading.inner_text()
+        assert page.get_attribute("body", "data-ready") == "false"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "demo-loading-1280.png"))
+
+    with running_server(create_app(settings)) as base_url, chromium_page(tmp_path / "q") as page:
+        page.route(
+            "**/demo/fixtures",
+            lambda route: route.fulfill(status=503, json={"message": "store unavailable"}),
+        )
+        page.goto(f"{base_url}/demo")
+        page.wait_for_selector("body[data-ready=error]")
+        assert page.locator("#loading").is_hidden()
+        assert "HTTP 503: store unavailable" in page.inner_text("#status")
 
 
 # The screenshots README and docs show (make screenshots copies the 1280 px ones to docs/images).
@@ -249,3 +301,32 @@ def test_api_docs_render_the_openapi_31_description_offline(
     assert "Unable to render" not in text
     assert "OAS 3.1" in text
     assert all(url.startswith(base_url) for url in requested), requested
+
+
+def test_the_screenshot_tool_waits_for_data_ready(settings: Settings, tmp_path: Path) -> None:
+    """tools/screenshot.py, which docs/sandbox.md gives for headless screenshots of the demo page:
+    a picture once the page is ready; one line and exit 1 when it never gets ready."""
+    import subprocess
+    import sys
+
+    settings = without_auth(settings, demo_enabled=True)
+    tool = str(Path(__file__).resolve().parent.parent / "tools" / "screenshot.py")
+    out = tmp_path / "acute.png"
+    with running_server(create_app(settings)) as base_url:
+        url = f"{base_url}/demo?fixture=seed-acute-34f-after-ms-workup-lp"
+        done = subprocess.run(
+            [sys.executable, tool, url, str(out)], capture_output=True, text=True, timeout=120
+        )
+        never = subprocess.run(
+            [sys.executable, tool, f"{base_url}/healthz", str(tmp_path / "no.png"), "--timeout=1"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert never.returncode == 1
+    assert never.stderr.strip() == (
+        f"screenshot: {base_url}/healthz did not show body[data-ready=true] in 1 s"
+    )
+    assert not (tmp_path / "no.png").exists()

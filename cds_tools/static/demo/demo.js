@@ -5,7 +5,26 @@ import { renderMarkdown } from "./markdown.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { services: [], serviceId: null, request: null };
-const ACTION_VERBS = { delete: "Cancel", create: "Create", update: "Update" };
+const ACTION_VERBS = { delete: "Cancel", create: "Order", update: "Update" };
+// What the clinician reads: the service's codes in words. The codes themselves, and every resource
+// id, stay in the raw response panel.
+const RATING_WORDS = {
+  "usually-appropriate": "usually appropriate",
+  "may-be-appropriate": "may be appropriate",
+  "usually-not-appropriate": "usually not appropriate",
+  "not-rated": "not rated by the ACR for this situation",
+};
+const PAMA_WORDS = {
+  appropriate: "appropriate",
+  "not-appropriate": "not appropriate",
+  "no-criteria-apply": "no appropriate use criteria apply",
+};
+const SELECTION_WORDS = {
+  "at-most-one": "Accept one suggestion at most, or override the card.",
+  any: "Accept any of these suggestions, or override the card.",
+};
+const ACTION_WORDS = { delete: "cancel", create: "order" };
+const ratingWords = (code) => RATING_WORDS[code] || String(code).replaceAll("-", " ");
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -84,16 +103,38 @@ async function loadFixtureList() {
 
 function describeExpected(expected) {
   const cards = expected.cards || [];
-  if (!cards.length) return "Expected: no card.";
+  if (!cards.length) return "Expected: no card (the service stays silent).";
   return (
     "Expected: " +
     cards
       .map((c) => {
-        const suggestions = (c.suggestions || []).map((s) => s.join("+")).join(", ");
-        return `${c.scenario} · ${c.indicator} · ${c.rating}${suggestions ? ` · suggestion: ${suggestions}` : ""}`;
+        const suggestions = (c.suggestions || [])
+          .map((s) => s.map((type) => ACTION_WORDS[type] || type).join(" and "))
+          .join("; ");
+        return (
+          `${/^[aeiou]/.test(c.indicator) ? "an" : "a"} ${c.indicator} card (${c.scenario}), ` +
+          `the ordered study ${ratingWords(c.rating)}` +
+          (suggestions ? `, suggesting: ${suggestions}` : "")
+        );
       })
-      .join(" | ")
+      .join("; ") +
+    "."
   );
+}
+
+// `data-ready` on <body> is "true" whenever the page shows the answer to the current request (a
+// screenshot or a test waits for it), "false" while it loads, "error" when loading failed.
+async function busy(work) {
+  document.body.dataset.ready = "false";
+  try {
+    await work();
+    document.body.dataset.ready = "true";
+  } catch (error) {
+    setStatus(explain(error), "error");
+    document.body.dataset.ready = "error";
+  } finally {
+    $("loading").hidden = true;
+  }
 }
 
 async function loadFixture(name) {
@@ -159,12 +200,26 @@ function clearResults() {
   $("cards").replaceChildren();
 }
 
+// The draft orders of the request sent, by reference: actions name orders, not ids.
+function orderNames(request) {
+  const names = new Map();
+  for (const entry of request?.context?.draftOrders?.entry || []) {
+    const r = entry.resource;
+    if (r?.resourceType && r.id) names.set(`${r.resourceType}/${r.id}`, codingText(r.code));
+  }
+  return names;
+}
+
+function orderName(reference) {
+  return orderNames(state.request).get(reference) || "the draft order";
+}
+
 function codingText(concept) {
   if (!concept) return "";
   if (concept.text) return concept.text;
   const coding = (concept.coding || [])[0] || {};
   const system = (coding.system || "").split("/").pop();
-  return coding.display || `${system} ${coding.code || "?"}`;
+  return coding.display || `${system.length <= 6 ? system.toUpperCase() : system} ${coding.code || "?"}`;
 }
 
 function ageOf(birthDate) {
@@ -176,13 +231,12 @@ function ageOf(birthDate) {
 function renderPatient(patient) {
   if (!patient || patient.resourceType !== "Patient") return;
   const name = (patient.name || [])[0] || {};
-  const fullName = [...(name.given || []), name.family].filter(Boolean).join(" ") || patient.id;
+  const fullName = [...(name.given || []), name.family].filter(Boolean).join(" ") || "Unnamed patient";
   const age = patient.birthDate ? ageOf(patient.birthDate) : null;
   const banner = $("patient-banner");
   banner.replaceChildren(
     el("strong", {}, fullName),
     el("span", {}, [patient.gender, age !== null ? `${age} y` : "age unknown"].filter(Boolean).join(" · ")),
-    el("span", { class: "muted" }, `Patient/${patient.id}`),
   );
   banner.hidden = false;
 }
@@ -200,8 +254,8 @@ function renderOrders(request) {
         return el(
           "li",
           { dataset: { reference } },
-          el("span", { class: "order-name" }, codingText(r.code) || reference),
-          el("span", { class: "muted" }, ` ${reference} · ${r.status || "?"}`),
+          el("span", { class: "order-name" }, codingText(r.code) || `Unnamed ${r.resourceType}`),
+          el("span", { class: "muted" }, ` · ${r.status || "status unknown"}`),
           selections.includes(reference) ? el("span", { class: "tag" }, "selected") : null,
           (r.reasonCode || []).length ? el("span", { class: "muted" }, ` · reason: ${r.reasonCode.map(codingText).join(", ")}`) : null,
         );
@@ -231,26 +285,20 @@ function applyActions(actions) {
   }
 }
 
+// An action in the clinician's words: the service's own description ("Cancel the draft order: MRI
+// brain..."), else the verb and the order's name; resource ids and the created resource itself are in
+// the raw response.
 function renderAction(action) {
-  const target = action.resourceId || action.resource?.resourceType || "";
-  const item = el(
+  const target =
+    action.type === "create"
+      ? codingText(action.resource?.code) || "a new order"
+      : orderName(action.resourceId);
+  return el(
     "li",
     { class: `action action-${action.type}` },
-    el("strong", {}, `${ACTION_VERBS[action.type] || action.type} `),
-    el("span", {}, action.type === "create" ? `${target}: ${codingText(action.resource?.code)}` : target),
-    action.description ? el("div", { class: "muted" }, action.description) : null,
+    action.description || `${ACTION_VERBS[action.type] || action.type} ${target}`,
+    action.type === "create" ? el("span", { class: "muted" }, " (a new draft order)") : null,
   );
-  if (action.resource) {
-    item.append(
-      el(
-        "details",
-        {},
-        el("summary", {}, "resource"),
-        el("pre", {}, JSON.stringify(action.resource, null, 2)),
-      ),
-    );
-  }
-  return item;
 }
 
 // A card with selectionBehavior "any" lets the clinician accept several suggestions; otherwise one
@@ -287,10 +335,12 @@ function renderCard(card) {
     ? el("a", { href: source.url, target: "_blank", rel: "noopener noreferrer" }, source.label)
     : el("span", {}, source.label);
   const extension = card.extension || {};
+  const ordered = orderName(extension["pdph-imaging.draft-order"]);
+  const rating = extension["pdph-imaging.rating"];
   const facts = [
-    extension["pdph-imaging.rating"] && `rating of the ordered study: ${extension["pdph-imaging.rating"]}`,
+    rating && `ACR rating of ${ordered === "the draft order" ? "the ordered study" : ordered}: ${ratingWords(rating)}`,
     extension["pdph-imaging.hours-since-puncture"] !== undefined &&
-      `${extension["pdph-imaging.hours-since-puncture"]} h since puncture`,
+      `${extension["pdph-imaging.hours-since-puncture"]} h since the dural puncture`,
   ].filter(Boolean);
 
   article.append(
@@ -357,7 +407,8 @@ function renderCard(card) {
       );
     }
     if (card.selectionBehavior) {
-      box.append(el("p", { class: "selection muted" }, `Selection: ${card.selectionBehavior}.`));
+      const words = SELECTION_WORDS[card.selectionBehavior] || `Selection: ${card.selectionBehavior.replaceAll("-", " ")}.`;
+      box.append(el("p", { class: "selection muted" }, words));
     }
     article.append(box);
   }
@@ -422,12 +473,14 @@ function renderSystemActions(response) {
       const rating = (resource.extension || [])
         .filter((e) => e.url === "http://fhir.org/argonaut/Extension/pama-rating")
         .map((e) => (e.valueCodeableConcept?.coding || [])[0]?.code)[0];
+      const name = codingText(resource.code) || orderName(`${resource.resourceType}/${resource.id}`);
       return el(
         "li",
-        {},
-        el("strong", {}, `${ACTION_VERBS[action.type] || action.type} ${resource.resourceType}/${resource.id}`),
-        rating ? el("span", { class: "tag" }, `PAMA rating: ${rating}`) : null,
-        action.description ? el("div", { class: "muted" }, action.description) : null,
+        { dataset: { rating: rating || "" } },
+        el("strong", {}, name),
+        rating
+          ? el("span", {}, `: appropriateness rating ${PAMA_WORDS[rating] || rating.replaceAll("-", " ")} (PAMA)`)
+          : el("span", {}, ": recorded on the order"),
       );
     }),
   );
@@ -452,13 +505,14 @@ function renderResponse(request, response) {
 async function start() {
   // Choosing a scenario loads it and sends it, as an EHR would call the service.
   $("fixture-select").addEventListener("change", (e) =>
-    loadFixture(e.target.value)
-      .then(() => (e.target.value ? send() : undefined))
-      .catch((err) => setStatus(explain(err), "error")),
+    busy(async () => {
+      await loadFixture(e.target.value);
+      if (e.target.value) await send();
+    }),
   );
   $("request-json").addEventListener("input", followHookOfPastedRequest);
-  $("send").addEventListener("click", send);
-  try {
+  $("send").addEventListener("click", () => busy(send));
+  await busy(async () => {
     await loadServices();
     const fixtures = await loadFixtureList();
     // A scenario is always chosen (the one in ?fixture=, else the first) and sent at once.
@@ -471,10 +525,7 @@ async function start() {
     } else {
       setStatus("No scenario available: paste a request.");
     }
-    document.body.dataset.ready = "true";
-  } catch (error) {
-    setStatus(explain(error), "error");
-  }
+  });
 }
 
 start();
