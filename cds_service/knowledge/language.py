@@ -37,6 +37,9 @@ class Language:
     terminator: re.Pattern[str]
     list_closer: re.Pattern[str]
     filler: frozenset[str]
+    # Words of a standard display that say nothing clinical: a SNOMED CT fully specified name's
+    # semantic tag ("Headache (finding)", as the CDS Hooks sandbox sends it).
+    accounted: re.Pattern[str] | None = None
 
     @classmethod
     def compile(
@@ -45,6 +48,7 @@ class Language:
         after: list[str],
         terminators: list[str],
         filler: list[str],
+        accounted: list[str] = (),  # type: ignore[assignment]
     ) -> Language:
         return cls(
             before=re.compile(rf"(?<![A-Za-z])(?:{_alternation(before)})(?![A-Za-z])", re.I),
@@ -52,6 +56,7 @@ class Language:
             terminator=re.compile(_alternation(terminators), re.I),
             list_closer=re.compile(r"\b(or|nor)\b", re.I),
             filler=frozenset(w.lower() for w in filler),
+            accounted=re.compile(_alternation(accounted), re.I) if accounted else None,
         )
 
     def clause_bounds(self, text: str, start: int, end: int) -> tuple[int, int]:
@@ -89,7 +94,10 @@ class Language:
 
     def uninterpreted(self, text: str, accounted: list[tuple[int, int]]) -> list[str]:
         """Words of `text` outside every accounted span that are not filler words."""
-        spans = sorted(accounted + self.cue_spans(text))
+        spans = accounted + self.cue_spans(text)
+        if self.accounted is not None:
+            spans += [m.span() for m in self.accounted.finditer(text)]
+        spans.sort()
         left: list[str] = []
         for word in WORD.finditer(text):
             if any(word.start() < b and a < word.end() for a, b in spans):

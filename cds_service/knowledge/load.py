@@ -68,7 +68,24 @@ class Knowledge:
         systems = self.systems = Systems(valuesets.systems, valuesets.system_aliases)
         lang = valuesets.language
         self.language = Language.compile(
-            lang.negation_before, lang.negation_after, lang.clause_terminators, lang.filler_words
+            lang.negation_before,
+            lang.negation_after,
+            lang.clause_terminators,
+            lang.filler_words,
+            lang.accounted_patterns,
+        )
+        read = valuesets.read_observations
+        # The observed items whose words the fail-safe rule reads: always, and in pregnancy.
+        self.read_items = re.compile("|".join(f"(?:{p})" for p in read.always), re.I)
+        self.read_items_obstetric = (
+            re.compile("|".join(f"(?:{p})" for p in read.obstetric), re.I)
+            if read.obstetric
+            else None
+        )
+        # Code systems whose codes are understood by their code (SPEC §2: a Condition coded in
+        # ICD-10-CM or SNOMED CT is understood; only the others are read as text).
+        self.standard_systems = frozenset(
+            {valuesets.systems["icd10cm"], valuesets.systems["snomed"]}
         )
 
         def index(concepts: Mapping[str, Concept | MeasurementConcept]) -> ConceptIndex:
@@ -249,6 +266,8 @@ def _validate_texts(k: Knowledge) -> None:
         for key, text in texts.items():
             unknown = _placeholders(text) - CARD_PLACEHOLDERS
             _require(not unknown, f"rules.yaml: scenarios.{scenario}.{key}: unknown {unknown}")
+    unknown = _placeholders(k.cards.labels.doubt_summary) - CARD_PLACEHOLDERS
+    _require(not unknown, f"cards.yaml: labels.doubt_summary: unknown {unknown}")
     missing = set(Rating) - set(k.cards.rating_phrases)
     _require(not missing, f"cards.yaml: rating_phrases: {sorted(missing)} missing")
 

@@ -78,6 +78,17 @@ class LanguageRules(_Strict):
     negation_after: list[str]
     clause_terminators: list[str]
     filler_words: list[str]
+    # Parts of standard displays that carry no clinical meaning (SPEC §2: "Headache (finding)").
+    accounted_patterns: list[str] = Field(default_factory=list)
+
+
+class ReadObservations(_Strict):
+    """Which exam or vital-sign Observations written in words the fail-safe rule reads (SPEC §2), by
+    the name of what was observed: `always`, and `obstetric` only in a pregnant or postpartum
+    patient (the abdomen). An unrelated flowsheet row (skin, say) is not read."""
+
+    always: list[str]
+    obstetric: list[str] = Field(default_factory=list)
 
 
 class ValueSetsFile(_Strict):
@@ -89,6 +100,7 @@ class ValueSetsFile(_Strict):
     body_temperature: MeasurementConcept = Field(alias="body-temperature")
     glasgow_coma_score: MeasurementConcept = Field(alias="glasgow-coma-score")
     blood_pressure: BloodPressureConcept = Field(alias="blood-pressure")
+    read_observations: ReadObservations = Field(alias="read-observations")
 
 
 class Study(_Strict):
@@ -254,6 +266,7 @@ class FindingGroups(_Strict):
     obstetric_context: list[str]
     obstetric_red_flags: list[str]
     pre_eclampsia_signs: list[str]
+    other_indications: list[str]
 
 
 class PrecedenceRule(_Strict):
@@ -290,6 +303,7 @@ class CardLabels(_Strict):
     prior_study_concluded: str
     no_prior_study: str
     uninterpreted: str
+    doubt_summary: str
     age_unknown: str
     rating_line: str
     radiation_unknown: str

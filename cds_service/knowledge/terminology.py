@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds_service.knowledge import NO_KEYS, ConceptIndex
+from cds_service.knowledge import NO_KEYS, ConceptIndex, Knowledge
 
 
 def coding_dicts(concept: Any) -> list[dict[str, Any]]:
@@ -79,3 +79,44 @@ def match(concept: Any, index: ConceptIndex) -> frozenset[str]:
         return found
     keys = index.keys_for_text(text)
     return found | keys if keys else found
+
+
+def has_standard_code(concept: Any, k: Knowledge) -> bool:
+    """A coding under ICD-10-CM or SNOMED CT (any alias): understood by its code (SPEC §2)."""
+    return any(k.systems.canonical(system) in k.standard_systems for system, _ in parts(concept)[0])
+
+
+def uninterpreted_words(concept: Any, k: Knowledge) -> list[str]:
+    """Words of one CodeableConcept that no rule accounts for (SPEC §2, fail-safe rule). Accounted for:
+    the display of a recognised code, the words of every recognised concept (finding or procedure,
+    negated or not), negation cues and filler words. A coding that is not recognised and has no
+    words of its own is itself uninterpreted."""
+    texts: list[str] = []
+    left: list[str] = []
+    text = concept.get("text") if isinstance(concept, dict) else None
+    if isinstance(text, str) and text.strip():
+        texts.append(text)
+    for coding in coding_dicts(concept):
+        system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
+        known = (
+            isinstance(system, str)
+            and isinstance(code, str)
+            and bool(
+                k.findings.keys_for_code(system, code) or k.procedures.keys_for_code(system, code)
+            )
+        )
+        if known:
+            continue
+        if isinstance(display, str) and display.strip():
+            texts.append(display)
+        elif isinstance(code, str) and not texts:
+            left.append(f"code {code}")
+    for text in texts:
+        spans = [
+            (start, end)
+            for index in (k.findings, k.procedures)
+            for mentions in index.spans_for_text(text).values()
+            for start, end, _ in mentions
+        ]
+        left += k.language.uninterpreted(text, spans)
+    return left

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from cds_service.errors import KnowledgeError
 from cds_service.fhir.time import hours_between
-from cds_service.knowledge import Knowledge, RatingCell, Scenario
+from cds_service.knowledge import Knowledge, Rating, RatingCell, Scenario
 from cds_service.knowledge.model import Thresholds
 from cds_service.pipeline.facts import Finding, PatientFacts, ProcedureEvent
 from cds_service.pipeline.history import PriorStudy
@@ -30,10 +30,14 @@ class Decision:
     evidence: list[Finding]  # the headache evidence relied on
     red_flags: list[Finding]
     age_known: bool
-    # Words of the order's stated reason that no rule accounts for (SPEC §2, fail-safe rule): when
-    # there are any, the card offers no one-click cancel or replace.
+    # Words of the order's reason or note, or of a recent record text, that no rule accounts for
+    # (SPEC §2, fail-safe rule): while there are any, no card discourages imaging or rates the order.
     uninterpreted: list[str] = field(default_factory=list)
     variant: str | None = None  # the scenario variant that applies (rules.yaml `variants`)
+    # False when the card would discourage imaging (a usually-not-appropriate rating, a cancel or a
+    # replace) while words remain uninterpreted: the card is then only information and the order is
+    # not rated (SPEC §2, fail-safe rule).
+    understood: bool = True
     prior: PriorStudy | None = None  # the earlier study the decision relied on, for the card
 
 
@@ -104,6 +108,37 @@ def _headache_since(s: Situation) -> bool:
     )
 
 
+def _reason_not_headache(s: Situation) -> bool:
+    """The order states a reason recognised as not headache-related (SPEC §2): no headache and no
+    red flag in it, and understood: a standard code, a known other indication (multiple sclerosis,
+    back pain, trauma), or every word accounted for. A reason the service cannot interpret is doubt,
+    not a non-headache reason."""
+    kinds = s.reason.kinds()
+    groups = s.groups
+    urgent = groups["red_flags"] | groups["thunderclap"] | groups["altered_mental_status"]
+    return (
+        s.reason.stated
+        and not kinds & (groups["headache_evidence"] | urgent | groups["obstetric_red_flags"])
+        and (
+            s.reason.coded
+            or bool(kinds & groups["other_indications"])
+            or not s.reason.uninterpreted
+        )
+    )
+
+
+def _uninterpreted(s: Situation) -> list[str]:
+    """Every word the decision reads and no rule accounts for: the order's, then the record's."""
+    obstetric = s.has("obstetric_context")
+    record = [
+        word
+        for unread in s.patient.unread
+        if obstetric or not unread.obstetric_only
+        for word in unread.words
+    ]
+    return list(dict.fromkeys([*s.reason.uninterpreted, *record]))
+
+
 def _obstetric_red_flag(s: Situation) -> bool:
     """A red flag only in a pregnant or postpartum patient (severe-range pressure, hypertension in
     pregnancy, a severe feature of pre-eclampsia: ACOG Practice Bulletin 222, 2020)."""
@@ -118,9 +153,7 @@ PREDICATES: dict[str, Callable[[Situation], bool]] = {
     "child": lambda s: (
         s.patient.age_years is not None and s.patient.age_years < s.thresholds.adult_age_years
     ),
-    "reason-not-headache": lambda s: (
-        s.reason.stated and not s.reason.kinds() & s.groups["headache_evidence"]
-    ),
+    "reason-not-headache": _reason_not_headache,
     "headache-evidence": lambda s: s.has("headache_evidence"),
     "thunderclap": lambda s: s.has("thunderclap"),
     "altered-mental-status": lambda s: s.has("altered_mental_status"),
@@ -240,22 +273,40 @@ def decide(
         puncture, hours = s.diagnosis, _diagnosis_hours(s)
     chosen = Scenario(scenario)
     variant = next((v for v in k.rules.scenarios[chosen].variants if _holds(v, s)), None)
+    rating = k.rating(chosen, order.study_type, variant)
+    uninterpreted = _uninterpreted(s)
     watched = s.groups["red_flags"] | s.groups["altered_mental_status"] | s.groups["thunderclap"]
     if s.has("obstetric_context"):
         watched |= s.groups["obstetric_red_flags"]
     return Decision(
         order=order,
         scenario=chosen,
-        rating=k.rating(chosen, order.study_type, variant),
+        rating=rating,
         hours_since_puncture=None if hours is None else round(max(0.0, hours), 1),
         puncture=puncture,
         blood_patch=s.patch,
         evidence=[f for f in s.findings if f.kind in s.groups["headache_evidence"]],
         red_flags=[f for f in s.findings if f.kind in watched],
         age_known=patient.age_years is not None,
-        uninterpreted=reason.uninterpreted,
+        uninterpreted=uninterpreted,
         variant=variant,
+        understood=not (uninterpreted and _discourages(k, chosen, order, variant, rating)),
         prior=_prior(variant, s),
+    )
+
+
+def _discourages(
+    k: Knowledge, scenario: Scenario, order: ImagingOrder, variant: str | None, rating: RatingCell
+) -> bool:
+    """Whether the card for this order would discourage imaging: it rates the drafted study usually
+    not appropriate, warns, or offers a cancel or a replace (never in a never-discourage scenario)."""
+    if k.rules.scenarios[scenario].never_discourage:
+        return False
+    plan = k.card_plan(scenario, order.study_type, variant)
+    return (
+        rating.value is Rating.USUALLY_NOT_APPROPRIATE
+        or plan.indicator == "warning"
+        or any(p.kind != "add" for p in plan.suggestions)
     )
 
 

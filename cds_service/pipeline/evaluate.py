@@ -121,7 +121,8 @@ def evaluate_resolved(
     )
     if config.system_actions and orders:
         # Every evaluated order gets its rating recorded; a silent one `no-criteria-apply` (SPEC §4).
-        rated = {d.order.reference: d.rating.value for d in decisions}
+        # An order not understood is not rated (SPEC §2, fail-safe rule).
+        rated = {d.order.reference: d.rating.value for d in decisions if d.understood}
         actions = [system_action(o, rated.get(o.reference), k, config.new_id) for o in orders]
         response.systemActions = actions
         if config.system_actions_in_extension:

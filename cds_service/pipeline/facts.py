@@ -42,9 +42,11 @@ from cds_service.knowledge.model import Thresholds
 from cds_service.knowledge.terminology import (
     coding_dicts,
     describe,
+    has_standard_code,
     match,
     parts,
     recognised_by_any,
+    uninterpreted_words,
 )
 from cds_service.observability.metrics import ANOMALIES
 from cds_service.pipeline.classify import classify_study
@@ -84,6 +86,17 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class UnreadWords:
+    """Words of a recent record text that no rule accounts for (SPEC §2, fail-safe rule): while any
+    remain, no card may discourage imaging. `obstetric_only` words (an abdominal exam) count only in
+    a pregnant or postpartum patient."""
+
+    words: tuple[str, ...]
+    origin: str  # "problem list" or "observation"
+    obstetric_only: bool = False
+
+
+@dataclass(frozen=True)
 class PatientFacts:
     age_years: int | None
     punctures: list[ProcedureEvent] = field(default_factory=list)  # most recent first
@@ -91,6 +104,7 @@ class PatientFacts:
     blood_patches: list[ProcedureEvent] = field(default_factory=list)  # most recent first
     findings: list[Finding] = field(default_factory=list)
     studies: list[PriorStudy] = field(default_factory=list)  # imaging done, most recent first
+    unread: list[UnreadWords] = field(default_factory=list)
 
     def kinds(self) -> set[str]:
         return {f.kind for f in self.findings}
@@ -392,6 +406,71 @@ def _observations(
     return findings
 
 
+def _unread_conditions(
+    raw: list[dict[str, Any]], k: Knowledge, now: datetime, t: Thresholds
+) -> list[UnreadWords]:
+    """Conditions recorded or with onset within the observation window that carry no standard code
+    (a coded one is understood by its code): the words of their text no rule accounts for."""
+
+    def readable(resource: dict[str, Any]) -> bool:
+        return (
+            not has_standard_code(resource.get("code"), k)
+            and _coding_code(resource.get("verificationStatus")) not in _UNTRUSTED_VERIFICATION
+            and _coding_code(resource.get("clinicalStatus")) not in _INACTIVE_CLINICAL
+        )
+
+    oldest = now - timedelta(hours=t.observation_window_hours)
+    unread: list[UnreadWords] = []
+    for item in read_resources(raw, ConditionView, readable):
+        at = _condition_time(item.model)
+        if at is None or not oldest <= at.at <= now + CLOCK_SKEW:
+            continue
+        words = uninterpreted_words(item.raw.get("code"), k)
+        if words:
+            unread.append(UnreadWords(tuple(words), "problem list"))
+    return unread
+
+
+def _unread_observations(
+    raw: list[dict[str, Any]], k: Knowledge, now: datetime, t: Thresholds
+) -> list[UnreadWords]:
+    """Exam and vital-sign Observations valued in words, within the observation window, whose
+    observed item the knowledge reads (valuesets.yaml `read-observations`): the words of the value
+    no rule accounts for."""
+
+    def value(resource: dict[str, Any]) -> dict[str, Any] | None:
+        written = resource.get("valueString")
+        if isinstance(written, str) and written.strip():
+            return {"text": written}
+        coded = resource.get("valueCodeableConcept")
+        if isinstance(coded, dict) and not has_standard_code(coded, k) and any(parts(coded)):
+            return coded
+        return None
+
+    def readable(resource: dict[str, Any]) -> bool:
+        status = resource.get("status")
+        return isinstance(status, str) and status in _OBSERVATION_STATUSES and bool(value(resource))
+
+    oldest = now - timedelta(hours=t.observation_window_hours)
+    unread: list[UnreadWords] = []
+    for item in read_resources(raw, ObservationView, readable):
+        at = _observation_time(item.model)
+        if at is None or not oldest <= at.at <= now + CLOCK_SKEW:
+            continue
+        name = parts(item.raw.get("code"))[1]
+        obstetric = k.read_items_obstetric
+        if k.read_items.search(name):
+            obstetric_only = False
+        elif obstetric is not None and obstetric.search(name):
+            obstetric_only = True
+        else:
+            continue  # a flowsheet row the knowledge does not read (skin, diet)
+        words = uninterpreted_words(value(item.raw), k)
+        if words:
+            unread.append(UnreadWords(tuple(words), "observation", obstetric_only))
+    return unread
+
+
 def _age(raw: list[dict[str, Any]], patient_id: str, now: datetime) -> int | None:
     for item in read_resources(raw, PatientView):
         if item.model.id in (None, patient_id):
@@ -448,6 +527,8 @@ def patient_facts(
         blood_patches=patches,
         findings=findings,
         studies=sorted(studies + myelograms, key=lambda s: s.at.at, reverse=True),
+        unread=_unread_conditions(by_type.get("Condition", []), k, now, t)
+        + _unread_observations(by_type.get("Observation", []), k, now, t),
     )
 
 

@@ -9,7 +9,13 @@ from typing import Any
 
 from cds_service.fhir.views import ServiceRequestView, read_resources
 from cds_service.knowledge import Knowledge
-from cds_service.knowledge.terminology import coding_dicts, describe, match, parts
+from cds_service.knowledge.terminology import (
+    describe,
+    has_standard_code,
+    match,
+    parts,
+    uninterpreted_words,
+)
 from cds_service.observability.metrics import ANOMALIES
 from cds_service.pipeline.classify import classify_study
 from cds_service.pipeline.facts import Finding
@@ -33,6 +39,8 @@ class OrderReason:
     stated: bool
     findings: list[Finding]
     uninterpreted: list[str] = field(default_factory=list)
+    # A stated reason carries an ICD-10-CM or SNOMED CT code: understood by its code (SPEC §2).
+    coded: bool = False
 
     def kinds(self) -> set[str]:
         return {f.kind for f in self.findings}
@@ -106,9 +114,12 @@ def order_reason(
         for concept in group
         for kind in match(concept, k.findings)
     ]
-    uninterpreted = [w for concept in readable + notes for w in _uninterpreted(concept, k)]
+    uninterpreted = [w for concept in readable + notes for w in uninterpreted_words(concept, k)]
     return OrderReason(
-        stated=bool(readable), findings=findings, uninterpreted=list(dict.fromkeys(uninterpreted))
+        stated=bool(readable),
+        findings=findings,
+        uninterpreted=list(dict.fromkeys(uninterpreted)),
+        coded=any(has_standard_code(concept, k) for concept in readable),
     )
 
 
@@ -165,39 +176,3 @@ def stated_urgent_findings(
                         (f"ServiceRequest/{raw.get('id')}", Finding(kind, text, None, origin))
                     )
     return found
-
-
-def _uninterpreted(concept: Any, k: Knowledge) -> list[str]:
-    """Words of one stated reason that no rule accounts for (SPEC §2, fail-safe rule). Accounted for:
-    the display of a recognised code, the words of every recognised concept (finding or procedure,
-    negated or not), negation cues and filler words. A coding that is not recognised and has no
-    words of its own is itself uninterpreted."""
-    texts: list[str] = []
-    left: list[str] = []
-    text = concept.get("text") if isinstance(concept, dict) else None
-    if isinstance(text, str) and text.strip():
-        texts.append(text)
-    for coding in coding_dicts(concept):
-        system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
-        known = (
-            isinstance(system, str)
-            and isinstance(code, str)
-            and bool(
-                k.findings.keys_for_code(system, code) or k.procedures.keys_for_code(system, code)
-            )
-        )
-        if known:
-            continue
-        if isinstance(display, str) and display.strip():
-            texts.append(display)
-        elif isinstance(code, str) and not texts:
-            left.append(f"code {code}")
-    for text in texts:
-        spans = [
-            (start, end)
-            for index in (k.findings, k.procedures)
-            for mentions in index.spans_for_text(text).values()
-            for start, end, _ in mentions
-        ]
-        left += k.language.uninterpreted(text, spans)
-    return left

@@ -134,8 +134,11 @@ def _card(
         return None
     rules = k.rules.scenarios[d.scenario]
     values = placeholders(d, k, config.thresholds(k))
-    # Fail-safe (SPEC §2): no one-click cancel or replace unless the order's reason was understood.
-    plans = [p for p in plan.suggestions if not (d.uninterpreted and p.kind != "add")]
+    # Fail-safe (SPEC §2): a card that would discourage imaging while words are left uninterpreted is
+    # only information, with no suggestion at all; elsewhere only suggestions that add a study stay.
+    plans = [
+        p for p in plan.suggestions if d.understood and not (d.uninterpreted and p.kind != "add")
+    ]
     suggestions = [s for s in (_suggestion(p, d, k, patient_id, state, config) for p in plans) if s]
     extension: dict[str, Any] = {
         "pdph-imaging.rating": d.rating.value.value,
@@ -145,17 +148,21 @@ def _card(
     }
     if d.hours_since_puncture is not None:
         extension["pdph-imaging.hours-since-puncture"] = d.hours_since_puncture
+    if not d.understood:
+        extension["pdph-imaging.understood"] = False
     reasons = [
         Coding(
             system=k.rules.override_reason_system, code=code, display=k.rules.override_reasons[code]
         )
         for code in rules.override_reasons
+        if d.understood
     ]
+    summary = plan.summary if d.understood else k.cards.labels.doubt_summary
     return Card(
         uuid=state.new_id(),
-        summary=_summary(plan.summary, values),
+        summary=_summary(summary, values),
         detail=_detail(d, k, plan, values),
-        indicator=plan.indicator,
+        indicator=plan.indicator if d.understood else "info",
         source=Source(
             label=k.rules.source.label,
             url=k.rules.source.url,
@@ -198,8 +205,8 @@ def _detail(d: Decision, k: Knowledge, plan: CardPlan, values: dict[str, str]) -
         f"**{labels.why}:** {_sentence(plan.why.format(**values))}",
         f"**{labels.what_to_do}:** {_sentence(plan.what.format(**values))}",
     ]
-    if d.uninterpreted:
-        words = ", ".join(f"'{w}'" for w in d.uninterpreted[:6])
+    if d.uninterpreted and not d.understood:
+        words = ", ".join(f"'{w}'" for w in d.uninterpreted[:8])
         lines.append(labels.uninterpreted.format(words=words))
     if not d.age_known:
         lines.append(labels.age_unknown)
