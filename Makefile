@@ -5,7 +5,7 @@
 #   make test-fast  the fast tier only (no browser, PostgreSQL, fuzz, slow, chaos, real or hostile
 #               FHIR server tests): seconds
 #   make fuzz   the long fuzz run (docs/security.md), beyond the fuzzing inside `make test`
-#   make screenshots  refresh docs/images/ (the demo page in Chromium, five cases)
+#   make screenshots  refresh docs/images/ (the demo page in Chromium: five cases and the loading state)
 #   make bench  the benchmark (bench/README.md): about 11 minutes; writes bench/results/ and README.md
 # Each creates .venv/ and installs the project into it first (again whenever pyproject.toml changes);
 # make test also installs tests/fhir_server's npm packages from their lock file (npm ci).
