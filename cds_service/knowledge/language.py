@@ -85,8 +85,13 @@ class Language:
         between = text[cue.end() : start]
         if len(WORD.findall(between)) > _MAX_WORDS_IN_SCOPE:
             return False
-        # "no fever, confused": the comma ended the negated clause, unless a list goes on to "or".
-        return "," not in between or bool(self.list_closer.search(text, start, clause_end))
+        # "no fever, confused": the comma ended the negated clause, unless it is a list closed by
+        # "or"/"nor", before this mention ("fever, neck stiffness or confusion") or after it.
+        return (
+            "," not in between
+            or bool(self.list_closer.search(between))
+            or bool(self.list_closer.search(text, start, clause_end))
+        )
 
     def cue_spans(self, text: str) -> list[tuple[int, int]]:
         """Where the negation cues are: words accounted for when reading an order's reason."""

@@ -267,6 +267,7 @@ class FindingGroups(_Strict):
     obstetric_red_flags: list[str]
     pre_eclampsia_signs: list[str]
     other_indications: list[str]
+    not_the_patients: list[str]
 
 
 class PrecedenceRule(_Strict):

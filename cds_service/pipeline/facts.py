@@ -191,10 +191,14 @@ def _condition_time(condition: ConditionView) -> Instant | None:
 def _conditions(
     raw: list[dict[str, Any]], k: Knowledge, now: datetime, t: Thresholds
 ) -> list[Finding]:
+    not_the_patients = k.finding_groups["not_the_patients"]
+
     def relevant(resource: dict[str, Any]) -> bool:
         # The code first: most of a long problem list is no finding at all (cheapest refusal).
+        kinds = match(resource.get("code"), k.findings)
         return (
-            bool(match(resource.get("code"), k.findings))
+            bool(kinds)
+            and not kinds & not_the_patients  # a family history: never the patient's finding
             and _coding_code(resource.get("verificationStatus")) not in _UNTRUSTED_VERIFICATION
             and _coding_code(resource.get("clinicalStatus")) not in _INACTIVE_CLINICAL
         )
