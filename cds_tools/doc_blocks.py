@@ -31,7 +31,7 @@ def number_word(n: int) -> str:
 
 def predicates() -> str:
     """The predicates `precedence` may name, in the order the code defines them."""
-    from cds_service.pipeline.decide import PREDICATES
+    from cds_service.knowledge.predicates import PREDICATES
 
     return ", ".join(f"`{name}`" for name in PREDICATES)
 

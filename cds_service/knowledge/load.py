@@ -33,6 +33,7 @@ from cds_service.knowledge.model import (
     ScenarioVariant,
     ValueSetsFile,
 )
+from cds_service.knowledge.predicates import PREDICATES, unknown_condition
 
 
 class Knowledge:
@@ -276,9 +277,14 @@ def _validate_references(k: Knowledge) -> None:
     """Cross-file checks: every name a rule uses exists, and the matrix has no hole."""
     _validate_groups(k)
     _validate_texts(k)
-    from cds_service.pipeline.decide import PREDICATES, check_precedence  # it imports this module
-
-    check_precedence(k)
+    for number, rule in enumerate(k.rules.precedence):
+        for condition in rule.when:
+            name = unknown_condition(condition)
+            _require(
+                name is None,
+                f"rules.yaml: precedence[{number}]: unknown condition {name!r}"
+                f" (known: {', '.join(PREDICATES)})",
+            )
     predicates = set(PREDICATES)
     studies, orderables = k.imaging.studies, k.imaging.orderables
     rows = {s.rating_row for s in studies.values()}

@@ -10,10 +10,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from cds_service.errors import KnowledgeError
 from cds_service.fhir.time import hours_between
 from cds_service.knowledge import Knowledge, Rating, RatingCell, Scenario
 from cds_service.knowledge.model import Thresholds
+from cds_service.knowledge.predicates import PREDICATES
 from cds_service.pipeline.facts import Finding, PatientFacts, ProcedureEvent
 from cds_service.pipeline.history import PriorStudy
 from cds_service.pipeline.orders import ImagingOrder, OrderReason
@@ -149,7 +149,7 @@ def _diagnosis_hours(s: Situation) -> float | None:
     return None if s.diagnosis is None else hours_between(s.diagnosis.at.at, s.now)
 
 
-PREDICATES: dict[str, Callable[[Situation], bool]] = {
+ANSWERS: dict[str, Callable[[Situation], bool]] = {
     "child": lambda s: (
         s.patient.age_years is not None and s.patient.age_years < s.thresholds.adult_age_years
     ),
@@ -188,22 +188,14 @@ PREDICATES: dict[str, Callable[[Situation], bool]] = {
 }
 
 
-def check_precedence(k: Knowledge) -> None:
-    """Every condition the precedence names is a predicate here (called when knowledge loads)."""
-    for number, rule in enumerate(k.rules.precedence):
-        for condition in rule.when:
-            name = condition.removeprefix("not ")
-            if name not in PREDICATES:
-                raise KnowledgeError(
-                    f"rules.yaml: precedence[{number}]: unknown condition "
-                    f"{name!r} (known: {', '.join(sorted(PREDICATES))})"
-                )
+if set(ANSWERS) != set(PREDICATES):  # the vocabulary knowledge/predicates.py names, exactly
+    raise ImportError(f"decide.py answers {sorted(set(ANSWERS) ^ set(PREDICATES))} wrongly")
 
 
 def _holds(condition: str, s: Situation) -> bool:
     if condition.startswith("not "):
-        return not PREDICATES[condition[4:]](s)
-    return PREDICATES[condition](s)
+        return not ANSWERS[condition[4:]](s)
+    return ANSWERS[condition](s)
 
 
 def _diagnosis_event(
