@@ -314,6 +314,8 @@ def _validate_references(k: Knowledge) -> None:
             for suggestion in plan.suggestions:
                 for name in suggestion.orderables:
                     _require(name in orderables, f"scenarios[{scenario}]: orderable {name}")
+                for name in suggestion.unless_drafted:
+                    _require(name in studies, f"scenarios[{scenario}]: unless_drafted {name}")
                 _require(
                     not (rules.never_discourage and suggestion.kind == "cancel"),
                     f"scenarios[{scenario}] never discourages imaging: no cancel suggestion",

@@ -200,6 +200,9 @@ class RatingCell(_Strict):
 class SuggestionPlan(_Strict):
     kind: Literal["cancel", "replace", "add"]
     orderables: list[str] = Field(default_factory=list)
+    # Study types: the suggestion is left out when any of them is among the draft orders (the
+    # altered-mental-status card adds a CT head only when no head imaging is drafted).
+    unless_drafted: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _creating_kinds_name_orderables(self) -> SuggestionPlan:
@@ -240,6 +243,9 @@ class ScenarioRules(_Strict):
     # Priority of the orders the card creates: urgent work-ups are `urgent` (SPEC §4).
     priority: Literal["routine", "urgent", "asap", "stat"] = "routine"
     never_discourage: bool = False
+    # A card about the patient (an urgent work-up) appears once per response, naming every draft order
+    # it concerns; a card about one order (cancel, replace) names that order (SPEC §4).
+    about: Literal["order", "patient"] = "order"
     indicator: Literal["info", "warning", "critical"]
     summary: str
     advice: str
@@ -305,6 +311,7 @@ class CardLabels(_Strict):
     no_prior_study: str
     uninterpreted: str
     doubt_summary: str
+    and_word: str
     age_unknown: str
     rating_line: str
     radiation_unknown: str

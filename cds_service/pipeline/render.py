@@ -52,11 +52,32 @@ def render_cards(
     state = RenderState({d.order.study_type for d in decisions}, config.new_id, recent)
     base = (base_url or config.public_base_url).rstrip("/")
     cards: list[Card] = []
-    for decision in decisions:
-        card = _card(decision, k, patient_id, config, state, base)
-        if card is not None:
+    seen: set[tuple[str, str | None]] = set()
+    for group in _groups(decisions, k, config):
+        card = _card(group[0], k, patient_id, config, state, base, group)
+        # Cards never repeat (SPEC §4): no two of one response share their summary and detail.
+        if card is not None and (card.summary, card.detail) not in seen:
+            seen.add((card.summary, card.detail))
             cards.append(card)
     return cards
+
+
+def _groups(
+    decisions: list[Decision], k: Knowledge, config: EvaluationConfig
+) -> list[list[Decision]]:
+    """One group per card: a card about the patient (rules.yaml `about: patient`: thunderclap, red
+    flags, altered mental status) appears once per response for every order it concerns, led by an
+    order whose card shows; a card about one order is that order's alone (SPEC §4)."""
+    groups: dict[object, list[Decision]] = {}
+    for d in decisions:
+        about_patient = k.rules.scenarios[d.scenario].about == "patient"
+        groups.setdefault((d.scenario, d.variant) if about_patient else id(d), []).append(d)
+
+    def shows(d: Decision) -> bool:
+        plan = k.card_plan(d.scenario, d.order.study_type, d.variant)
+        return plan.card == "show" or config.confirm_appropriate_orders
+
+    return [sorted(g, key=lambda d: not shows(d)) for g in groups.values()]
 
 
 def placeholders(d: Decision, k: Knowledge, t: Thresholds) -> dict[str, str]:
@@ -105,6 +126,13 @@ def _prior_phrase(prior: PriorStudy | None, k: Knowledge) -> str:
     return labels.prior_study.format(**values)
 
 
+def _joined(names: list[str], and_word: str) -> str:
+    """ "CT head", "CT head and MRI brain", "CT head, MRI brain and MRI spine"."""
+    if len(names) < 2:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} {and_word} {names[-1]}"
+
+
 def _names(findings: list[Finding]) -> str:
     seen = list(dict.fromkeys(_mid(f.description) for f in findings))[:3]
     return ", ".join(seen)
@@ -128,12 +156,15 @@ def _card(
     config: EvaluationConfig,
     state: RenderState,
     base: str,
+    concerned: Sequence[Decision] = (),
 ) -> Card | None:
     plan = k.card_plan(d.scenario, d.order.study_type, d.variant)
     if plan.card == "confirm" and not config.confirm_appropriate_orders:
         return None
     rules = k.rules.scenarios[d.scenario]
     values = placeholders(d, k, config.thresholds(k))
+    orders = list(dict.fromkeys(c.order.description for c in concerned)) or [d.order.description]
+    values["ordered"] = _joined(orders, k.cards.labels.and_word)
     # Fail-safe (SPEC §2): a card that would discourage imaging while words are left uninterpreted is
     # only information, with no suggestion at all; elsewhere only suggestions that add a study stay.
     plans = [
@@ -144,6 +175,7 @@ def _card(
         "pdph-imaging.rating": d.rating.value.value,
         "pdph-imaging.study-type": d.order.study_type,
         "pdph-imaging.draft-order": d.order.reference,
+        "pdph-imaging.draft-orders": [c.order.reference for c in concerned] or [d.order.reference],
         "pdph-imaging.knowledge": k.fingerprint,
     }
     if d.hours_since_puncture is not None:
@@ -221,6 +253,8 @@ def _suggestion(
     state: RenderState,
     config: EvaluationConfig,
 ) -> Suggestion | None:
+    if state.drafted_studies & set(plan.unless_drafted):
+        return None
     labels = k.cards.suggestions
     ordered = clip(d.order.description, LABEL_ORDER_WORDS)
     delete = Action(
