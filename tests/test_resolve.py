@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -153,6 +154,36 @@ async def test_endless_paging_is_bounded_and_other_origins_refused() -> None:
         "procedures": "too-many-pages",
         "conditions": "next-link-other-origin",
     }
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_what_arrived_within_the_budget_is_used() -> None:
+    """A query still running when the time budget ends is a timeout; the others' answers are used
+    (an optional key's slow server no longer costs the whole call its data)."""
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(5)
+        return httpx.Response(200, json=bundle([]))
+
+    respx.get(f"{BASE}/Patient/pat-1").respond(json=patient())
+    respx.get(url__startswith=f"{BASE}/Procedure").respond(json=bundle([lumbar_puncture(30)]))
+    respx.get(url__startswith=f"{BASE}/Condition").mock(side_effect=slow)
+    request = request_without_prefetch()
+    async with httpx.AsyncClient() as client:
+        data = await resolve(
+            request,
+            TEMPLATES,
+            client,
+            timeout_s=0.3,
+            max_pages=3,
+            optional=frozenset({"conditions"}),
+        )
+        with pytest.raises(DataUnavailable) as failure:
+            await resolve(request, TEMPLATES, client, timeout_s=0.3, max_pages=3)
+    assert set(data.resources) == {"patient", "procedures"}
+    assert data.fetched == ["patient", "procedures"]
+    assert failure.value.missing == {"conditions": "timeout"}
 
 
 @pytest.mark.anyio

@@ -127,26 +127,29 @@ async def resolve(
         fhir_guard(request.fhirServer)  # raises before any request or token leaves
     token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
     keys = list(to_fetch)
-    tasks = [fetch_query(client, request.fhirServer, to_fetch[k], token, max_pages) for k in keys]
-    try:
-        results = await asyncio.wait_for(
-            asyncio.gather(*tasks, return_exceptions=True), timeout=timeout_s
+    tasks = {
+        key: asyncio.ensure_future(
+            fetch_query(client, request.fhirServer, to_fetch[key], token, max_pages)
         )
-    except TimeoutError:
-        for key in keys:
-            fetch_faults.record("timeout", key)
-        required = _required(dict.fromkeys(keys, "timeout"), optional)
-        if required:
-            raise DataUnavailable(required) from None
-        return ResolvedData(resources, fetched=[])
-    for key, result in zip(keys, results, strict=True):
-        if isinstance(result, FhirFetchError):
-            missing[key] = result.cause
-        elif isinstance(result, BaseException):
-            log.warning("fhir_fetch_unexpected_error", extra={"error_class": type(result).__name__})
+        for key in keys
+    }
+    try:
+        done, _ = await asyncio.wait(tasks.values(), timeout=timeout_s)
+    finally:
+        for task in tasks.values():  # past the budget (or the call itself cancelled): stop reading
+            task.cancel()
+    # What arrived within the budget is used; only the queries still running are timeouts.
+    for key, task in tasks.items():
+        error = task.exception() if task in done else None
+        if task not in done:
+            missing[key] = "timeout"
+        elif isinstance(error, FhirFetchError):
+            missing[key] = error.cause
+        elif error is not None:
+            log.warning("fhir_fetch_unexpected_error", extra={"error_class": type(error).__name__})
             missing[key] = "unexpected-error"
         else:
-            resources[key] = result
+            resources[key] = task.result()
             continue
         fetch_faults.record(missing[key], key)
     missing = _required(missing, optional)
