@@ -81,6 +81,13 @@ class Settings(BaseSettings, SecuritySettings):
 
     fhir_timeout_s: float = 2.0
     fhir_max_pages: int = 10
+    # What one hook call may read from the FHIR server (docs/security.md, "FHIR server answers"):
+    # bytes of one response and of all responses together (on the wire and after decompression),
+    # and resources across all queries and pages. The large patient of the benchmark is 1.4 MB
+    # and about 1,900 resources in all.
+    fhir_max_response_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    fhir_max_call_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    fhir_max_call_resources: int = Field(default=20_000, gt=0)
 
     log_level: str = "INFO"
 

@@ -7,6 +7,8 @@
     ├── AuthFailure           401: a token failed one check (`error` names it)
     ├── FhirFetchError        one FHIR query failed; internal, becomes DataUnavailable or a log line
     ├── JwksUnavailable       an issuer's key set cannot be read; internal, becomes AuthFailure
+    ├── ResponseRefused       a FHIR or JWKS response passed a cap or cannot be decoded; internal,
+    │                         becomes FhirFetchError or JwksUnavailable with the same `cause`
     └── KnowledgeError        a knowledge file is wrong; stops start-up (and `knowledge check`)
                               with one line naming the file, the key and the problem
 
@@ -96,6 +98,18 @@ class JwksUnavailable(ServiceError):
     """The key set could not be fetched and none is cached. `cause` is safe to log."""
 
     error = "jwks-unavailable"
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(cause)
+        self.cause = cause
+
+
+class ResponseRefused(ServiceError):
+    """A response from a server the service does not control was abandoned: over a byte or
+    resource cap (`response-too-large`, `call-too-large`, `too-many-resources`) or undecodable
+    (`unsupported-encoding`, `invalid-encoding`, `invalid-json`). `cause` is safe to log."""
+
+    error = "response-refused"
 
     def __init__(self, cause: str) -> None:
         super().__init__(cause)

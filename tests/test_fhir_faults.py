@@ -124,7 +124,7 @@ CAUSES = {
     "http-500": "http-500",
     "http-503": "http-503",
     "http-401": "http-401",
-    "html-instead-of-json": "invalid-json",
+    "html-instead-of-json": "wrong-content-type",
     "truncated-json": "invalid-json",
     "json-not-fhir": "not-fhir",
     "operation-outcome": "operation-outcome",
@@ -294,10 +294,10 @@ REAL_FAULTS = {
     "500": "http-500",
     "503": "http-503",
     "401": "http-401",
-    "html": "invalid-json",
+    "html": "wrong-content-type",
     "truncated": "connection-error",
     "reset": "connection-error",
-    "forever": "too-many-pages",
+    "forever": "next-link-loop",
     "outcome": "http-404",
 }
 

@@ -116,7 +116,13 @@ async def test_no_token_when_no_authorization() -> None:
     [
         (httpx.Response(500), "http-500"),
         (httpx.Response(401), "http-401"),
-        (httpx.Response(200, text="<html>login</html>"), "invalid-json"),
+        (httpx.Response(200, text="<html>login</html>"), "wrong-content-type"),
+        (
+            httpx.Response(
+                200, content=b"<html>login</html>", headers={"Content-Type": "application/json"}
+            ),
+            "invalid-json",
+        ),
         (httpx.Response(200, json={"resourceType": "OperationOutcome"}), "operation-outcome"),
         (httpx.Response(200, json=[1, 2]), "not-fhir"),
         (httpx.ConnectTimeout("slow"), "timeout"),
@@ -139,20 +145,28 @@ async def test_fetch_failures_are_reported(response: Any, cause: str) -> None:
 @pytest.mark.anyio
 @respx.mock
 async def test_endless_paging_is_bounded_and_other_origins_refused() -> None:
-    endless = bundle([]) | {"link": [{"relation": "next", "url": f"{BASE}/Procedure?page=n"}]}
-    respx.get(url__startswith=f"{BASE}/Procedure").respond(json=endless)
+    def endless(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params.get("page", "0"))
+        following = {"relation": "next", "url": f"{BASE}/Procedure?page={page + 1}"}
+        return httpx.Response(200, json=bundle([]) | {"link": [following]})
+
+    respx.get(url__startswith=f"{BASE}/Procedure").mock(side_effect=endless)
     elsewhere = bundle([]) | {
         "link": [{"relation": "next", "url": "https://evil.example.com/steal"}]
     }
     respx.get(url__startswith=f"{BASE}/Condition").respond(json=elsewhere)
+    looping = bundle([]) | {"link": [{"relation": "next", "url": f"{BASE}/Observation?p=1"}]}
+    respx.get(url__startswith=f"{BASE}/Observation").respond(json=looping)
     respx.get(f"{BASE}/Patient/pat-1").respond(json=patient())
     request = request_without_prefetch()
+    templates = TEMPLATES | {"observations": "Observation?patient={{context.patientId}}"}
     async with httpx.AsyncClient() as client:
         with pytest.raises(DataUnavailable) as failure:
-            await resolve(request, TEMPLATES, client, timeout_s=2, max_pages=3)
+            await resolve(request, templates, client, timeout_s=2, max_pages=3)
     assert failure.value.missing == {
         "procedures": "too-many-pages",
         "conditions": "next-link-other-origin",
+        "observations": "next-link-loop",
     }
 
 

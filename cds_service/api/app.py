@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 
-import httpx
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -31,6 +30,7 @@ from cds_service.observability.logs import configure_logging
 from cds_service.persistence.audit_writer import AuditWriter
 from cds_service.persistence.store import FeedbackStore
 from cds_service.pipeline.config import EvaluationConfig, IdFactory, new_uuid
+from cds_service.pipeline.fhir_client import FetchLimits, FhirClient
 from cds_service.security import install_security, security_lifespan
 
 log = logging.getLogger("cds_service")
@@ -86,13 +86,19 @@ def create_app(
         clock=clock,
     )
 
+    fetch_limits = FetchLimits(
+        response_bytes=settings.fhir_max_response_bytes,
+        call_bytes=settings.fhir_max_call_bytes,
+        call_resources=settings.fhir_max_call_resources,
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime.store.prepare()
         if settings.migrate_on_startup:
             await run_in_threadpool(runtime.store.migrate)
         async with (
-            httpx.AsyncClient(timeout=settings.fhir_timeout_s) as client,
+            FhirClient(timeout=settings.fhir_timeout_s, fetch_limits=fetch_limits) as client,
             security_lifespan(app),
         ):
             runtime.fhir_client = client

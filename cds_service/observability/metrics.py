@@ -60,6 +60,12 @@ FHIR_FETCH_LATENCY = Histogram(
     "Time of one FHIR server query, all pages included.",
     buckets=LATENCY_BUCKETS,
 )
+FETCH_LIMITS = Counter(
+    "cds_fetch_limit_exceeded_total",
+    "Responses abandoned at a cap, by source (fhir: FHIR server reads of a hook call; jwks: an "
+    "issuer's key set) and cause (response-too-large, call-too-large, too-many-resources).",
+    ["source", "cause"],
+)
 FEEDBACK = Counter(
     "cds_feedback_items_total",
     "Feedback items received, by CDS service and outcome (resubmissions included).",
@@ -128,6 +134,10 @@ def observe_fhir_fetch(fetch: Callable[P, Awaitable[T]]) -> Callable[P, Awaitabl
             FHIR_FETCHES.labels(outcome).inc()
 
     return observed
+
+
+def record_limit_exceeded(source: str, cause: str) -> None:
+    FETCH_LIMITS.labels(source, cause).inc()
 
 
 def _failure_class(exc: BaseException) -> str:

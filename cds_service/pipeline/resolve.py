@@ -16,7 +16,12 @@ from typing import Any
 import httpx
 
 from cds_service.errors import DataUnavailable, FhirFetchError
-from cds_service.pipeline.fhir_client import fetch_faults, fetch_query
+from cds_service.pipeline.fhir_client import (
+    CallAllowance,
+    fetch_faults,
+    fetch_limits,
+    fetch_query,
+)
 from cds_service.wire import HookRequest
 
 log = logging.getLogger(__name__)
@@ -98,8 +103,9 @@ async def resolve(
     fhir_guard: FhirGuard | None = None,
 ) -> ResolvedData:
     """Resources for every prefetch template, from the prefetch or the FHIR server, within `timeout_s`
-    in total. Raises DataUnavailable when a required template cannot be satisfied; an `optional`
-    one (its declaration says `on_failure: omit`) is then left out, logged and counted."""
+    in total (reading, decoding and parsing) and the client's FetchLimits. Raises DataUnavailable
+    when a required template cannot be satisfied; an `optional` one (its declaration says
+    `on_failure: omit`) is then left out, logged and counted."""
     prefetch = request.prefetch or {}
     resources: dict[str, list[dict[str, Any]]] = {}
     to_fetch: dict[str, str] = {}
@@ -127,9 +133,11 @@ async def resolve(
         fhir_guard(request.fhirServer)  # raises before any request or token leaves
     token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
     keys = list(to_fetch)
+    # One allowance for the whole call: its queries' bytes and resources count together.
+    allowance = CallAllowance(fetch_limits(client))
     tasks = {
         key: asyncio.ensure_future(
-            fetch_query(client, request.fhirServer, to_fetch[key], token, max_pages)
+            fetch_query(client, request.fhirServer, to_fetch[key], token, max_pages, allowance)
         )
         for key in keys
     }

@@ -37,7 +37,10 @@ class Authenticator:
         timeout = httpx.Timeout(self.settings.jwks_timeout_s)
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
             self.jwks = JwksCache(
-                client, self.settings.jwks_cache_ttl_s, self.settings.jwks_refresh_interval_s
+                client,
+                self.settings.jwks_cache_ttl_s,
+                self.settings.jwks_refresh_interval_s,
+                max_bytes=self.settings.jwks_max_bytes,
             )
             try:
                 yield

@@ -3,12 +3,12 @@
 A set is cached for `ttl_s`. A token whose `kid` is not in the cached set triggers a refresh (the
 issuer may have rotated its keys), but one set is fetched at most once per `refresh_interval_s`, so
 tokens with made-up `kid`s cannot turn the service into a load generator against the issuer. When a
-refresh fails, the keys already known keep being used."""
+refresh fails, the keys already known keep being used. A set is read within `max_bytes`, counted on
+the wire and after decompression (cds_service/bounded_read.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -17,11 +17,13 @@ from typing import Any
 
 import httpx
 
-from cds_service.errors import JwksUnavailable
+from cds_service.bounded_read import ACCEPT_ENCODING, parse_json, read_body
+from cds_service.errors import JwksUnavailable, ResponseRefused
+from cds_service.observability.metrics import record_limit_exceeded
 
 log = logging.getLogger(__name__)
 
-MAX_JWKS_BYTES = 256 * 1024
+MAX_JWKS_BYTES = 256 * 1024  # the default of CDS_JWKS_MAX_BYTES
 
 
 @dataclass
@@ -39,8 +41,10 @@ class JwksCache:
         ttl_s: float,
         refresh_interval_s: float,
         monotonic: Callable[[], float] = time.monotonic,
+        max_bytes: int = MAX_JWKS_BYTES,
     ) -> None:
         self.client = client
+        self.max_bytes = max_bytes
         self.ttl_s = ttl_s
         self.refresh_interval_s = refresh_interval_s
         self._monotonic = monotonic
@@ -85,23 +89,23 @@ class JwksCache:
     async def _fetch(self, jwks_url: str) -> dict[str, dict[str, Any]]:
         try:
             async with self.client.stream(
-                "GET", jwks_url, headers={"Accept": "application/json"}
+                "GET",
+                jwks_url,
+                headers={"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING},
             ) as response:
                 if response.status_code != 200:
                     raise JwksUnavailable(f"http-{response.status_code}")
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body.extend(chunk)
-                    if len(body) > MAX_JWKS_BYTES:
-                        raise JwksUnavailable("jwks-too-large")
+                body = await read_body(response, self.max_bytes)
+            document = await parse_json(body)
+        except ResponseRefused as exc:
+            cause = "jwks-too-large" if exc.cause == "response-too-large" else exc.cause
+            if cause == "jwks-too-large":
+                record_limit_exceeded("jwks", exc.cause)
+            raise JwksUnavailable(cause) from None
         except httpx.TimeoutException as exc:
             raise JwksUnavailable("timeout") from exc
         except httpx.HTTPError as exc:
             raise JwksUnavailable("connection-error") from exc
-        try:
-            document = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise JwksUnavailable("invalid-json") from exc
         entries = document.get("keys") if isinstance(document, dict) else None
         if not isinstance(entries, list):
             raise JwksUnavailable("not-a-jwks")

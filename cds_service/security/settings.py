@@ -31,6 +31,8 @@ class SecuritySettings(BaseModel):
     jwks_cache_ttl_s: float = Field(default=600.0, gt=0)
     jwks_refresh_interval_s: float = Field(default=30.0, ge=0)
     jwks_timeout_s: float = Field(default=2.0, gt=0)
+    # A JWK Set larger than this (on the wire or decompressed) is refused; real ones are a few KB.
+    jwks_max_bytes: int = Field(default=256 * 1024, gt=0)
     replay_cache: Literal["memory", "database", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"  # CDS_REDIS_URL, for CDS_REPLAY_CACHE=redis
     replay_cache_max_entries: int = Field(default=100_000, gt=0)
