@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from cds_service.cli import cli
 from cds_service.config import get_settings
-from cds_service.persistence import store as store_module
+from cds_service.persistence import feedback as feedback_module
 from cds_service.persistence.store import (
     FeedbackStore,
     audit,
@@ -117,14 +117,14 @@ def test_an_unknown_card_flag_is_cleared_when_the_audit_lands_between_check_and_
     store = FeedbackStore(f"sqlite:///{tmp_path}/store.sqlite3")
     store.migrate()
     items = _items(feedback_item("card-late"), feedback_item("card-never"))
-    looked_up = store_module._card_origins
+    looked_up = feedback_module._card_origins
 
     def audit_lands_after_the_check(*args: Any) -> Any:
         origins = looked_up(*args)
         store.save_audit([audit_record("hook-late", "card-late")])  # another worker's batch commits
         return origins
 
-    monkeypatch.setattr(store_module, "_card_origins", audit_lands_after_the_check)
+    monkeypatch.setattr(feedback_module, "_card_origins", audit_lands_after_the_check)
     saved = store.save(SELECT, items, lambda scenario: frozenset())
     assert saved.flags == ["unknown-card", "unknown-card"]  # what the check saw
     with store.engine.connect() as connection:

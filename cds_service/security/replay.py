@@ -2,10 +2,10 @@
 
 Two implementations of one small interface: `MemoryReplayCache` (default; per process, bounded) and
 `DatabaseReplayCache` (a table with a unique key, shared by every worker and replica that uses the
-same DATABASE_URL; the table is part of the store's schema, created by its Alembic migrations). With
-several workers the in-memory cache lets a token be replayed once per worker, so multi-worker
-deployments select a shared cache: Redis (CDS_REPLAY_CACHE=redis, one `SET key NX EX ttl` per call,
-no database write on the request path) or the database (CDS_REPLAY_CACHE=database, the fallback)."""
+same DATABASE_URL; the table is in the store's schema, `persistence.schema`). With several workers
+the in-memory cache lets a token be replayed once per worker, so multi-worker deployments select a
+shared cache: Redis (CDS_REPLAY_CACHE=redis, one `SET key NX EX ttl` per call, no database write on
+the request path) or the database (CDS_REPLAY_CACHE=database, the fallback)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from sqlalchemy import Column, Engine, Float, String, Table, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from cds_service.persistence.store import metadata
+from cds_service.persistence.schema import jwt_replay
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +74,6 @@ class MemoryReplayCache:
         expires_at, key = heapq.heappop(self._heap)
         if self._expiry.get(key) == expires_at:
             del self._expiry[key]
-
-
-jwt_replay = Table(
-    "jwt_replay",
-    metadata,
-    Column("token_key", String(64), primary_key=True),
-    Column("expires_at", Float, nullable=False, index=True),
-)
 
 
 class DatabaseReplayCache:

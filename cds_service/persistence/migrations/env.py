@@ -7,8 +7,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 
 from cds_service.config import Settings
-from cds_service.persistence.store import metadata
-from cds_service.security import replay  # noqa: F401  (its jwt_replay table is on the metadata)
+from cds_service.persistence.schema import metadata
 
 
 def _run(connection: Connection) -> None:
