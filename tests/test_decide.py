@@ -70,8 +70,13 @@ CASES: list[tuple[str, list[dict[str, Any]], Scenario | None]] = [
         Scenario.PDPH_ACUTE,
     ),
     (
-        "date-only 3 days ago is read as its latest instant: acute",
+        "date-only 3 days ago straddles 72 h (an interval, SPEC §2): uncertain, silent",
         [procedure(concept(CPT, "62270"), (NOW - timedelta(days=3)).date().isoformat()), pdph()],
+        None,
+    ),
+    (
+        "date-only yesterday: the whole interval is within 72 h, acute",
+        [procedure(concept(CPT, "62270"), (NOW - timedelta(days=1)).date().isoformat()), pdph()],
         Scenario.PDPH_ACUTE,
     ),
     (

@@ -70,7 +70,7 @@ def test_decide_on_typed_facts(knowledge: Knowledge) -> None:
 
 def test_render_is_deterministic_with_an_injected_id_factory(knowledge: Knowledge) -> None:
     t = config().thresholds(knowledge)
-    decision = decide(MRI, NO_REASON, facts(100, "headache"), knowledge, t, NOW)
+    decision = decide(MRI, NO_REASON, facts(100, "orthostatic-headache"), knowledge, t, NOW)
     assert decision is not None
     first = render_cards([decision], knowledge, "p", config(), NOW, base_url="https://cds.test")
     second = render_cards([decision], knowledge, "p", config(), NOW, base_url="https://cds.test")

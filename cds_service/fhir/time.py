@@ -1,20 +1,25 @@
 """FHIR dates and times turned into instants, conservatively.
 
 A FHIR dateTime may be a full instant with a zone offset, a date, a year-month or a year. A value
-without a time is read as the *latest* instant it can denote anywhere on Earth (the end of that day,
-month or year at UTC-12). So "hours since" a date-only procedure is a lower bound: a puncture recorded
-only as a date counts as acute until it is over 72 hours old however it is read, and the service never
-recommends an invasive leak study on a guess. Offsets are always honoured (times are compared in UTC)."""
+without a time is the interval of instants it can denote anywhere on Earth: from the start of that day,
+month or year at UTC+14 (`earliest`) to its end at UTC-12 (`at`, the latest). "Hours since" from `at`
+is a lower bound; from `earliest`, an upper bound. SPEC §2 places such a time by that interval: acute
+only when the whole interval is within the acute window, beyond it only when the whole interval is
+beyond, uncertain otherwise; so the service never recommends an invasive leak study on a guess. A
+dateTime without an offset is known to ±14 h the same way. Offsets are always honoured (times are
+compared in UTC)."""
 
 from __future__ import annotations
 
 import calendar
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
 _LATEST_ZONE = timezone(timedelta(hours=-12))
+_EARLIEST_ZONE = timezone(timedelta(hours=14))
 
 
 class Precision(StrEnum):
@@ -26,12 +31,17 @@ class Precision(StrEnum):
 
 @dataclass(frozen=True)
 class Instant:
-    at: datetime
+    at: datetime  # the latest instant the value can denote
     precision: Precision
+    earliest: datetime | None = None  # the earliest one; None: the same as `at` (an exact instant)
 
     @property
     def is_exact(self) -> bool:
         return self.precision is Precision.INSTANT
+
+    @property
+    def first(self) -> datetime:
+        return self.at if self.earliest is None else self.earliest
 
 
 def latest_instant(value: Any) -> Instant | None:
@@ -40,10 +50,18 @@ def latest_instant(value: Any) -> Instant | None:
     try:
         if isinstance(value, datetime):
             if value.tzinfo is None:
-                return Instant(value.replace(tzinfo=_LATEST_ZONE).astimezone(UTC), Precision.DATE)
+                return Instant(
+                    value.replace(tzinfo=_LATEST_ZONE).astimezone(UTC),
+                    Precision.DATE,
+                    value.replace(tzinfo=_EARLIEST_ZONE).astimezone(UTC),
+                )
             return Instant(value.astimezone(UTC), Precision.INSTANT)
         if isinstance(value, date):
-            return Instant(_end_of(value.year, value.month, value.day), Precision.DATE)
+            return Instant(
+                _end_of(value.year, value.month, value.day),
+                Precision.DATE,
+                _start_of(value.year, value.month, value.day),
+            )
     except OverflowError:
         return None
     if isinstance(value, str):
@@ -52,10 +70,13 @@ def latest_instant(value: Any) -> Instant | None:
             if len(parts) == 2:
                 year, month = int(parts[0]), int(parts[1])
                 return Instant(
-                    _end_of(year, month, calendar.monthrange(year, month)[1]), Precision.MONTH
+                    _end_of(year, month, calendar.monthrange(year, month)[1]),
+                    Precision.MONTH,
+                    _start_of(year, month, 1),
                 )
             if len(parts) == 1:
-                return Instant(_end_of(int(parts[0]), 12, 31), Precision.YEAR)
+                year = int(parts[0])
+                return Instant(_end_of(year, 12, 31), Precision.YEAR, _start_of(year, 1, 1))
         except (ValueError, OverflowError):
             return None
     return None
@@ -64,6 +85,24 @@ def latest_instant(value: Any) -> Instant | None:
 def _end_of(year: int, month: int, day: int) -> datetime:
     next_day = datetime(year, month, day, tzinfo=_LATEST_ZONE) + timedelta(days=1)
     return next_day.astimezone(UTC)
+
+
+_NAIVE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
+
+
+def naive_instant(value: Any) -> Instant | None:
+    """A dateTime written without its offset ("2026-12-05T10:30:00", invalid FHIR, sent by some
+    EHRs): the interval it can denote, known to ±14 h (SPEC §2); None for anything else."""
+    if not isinstance(value, str) or not _NAIVE.fullmatch(value.strip()):
+        return None
+    try:
+        return latest_instant(datetime.fromisoformat(value.strip()))
+    except ValueError:
+        return None
+
+
+def _start_of(year: int, month: int, day: int) -> datetime:
+    return datetime(year, month, day, tzinfo=_EARLIEST_ZONE).astimezone(UTC)
 
 
 def hours_between(earlier: datetime, later: datetime) -> float:

@@ -285,7 +285,6 @@ def _validate_references(k: Knowledge) -> None:
                 f"rules.yaml: precedence[{number}]: unknown condition {name!r}"
                 f" (known: {', '.join(PREDICATES)})",
             )
-    predicates = set(PREDICATES)
     studies, orderables = k.imaging.studies, k.imaging.orderables
     rows = {s.rating_row for s in studies.values()}
     for study_code in k.imaging.codes:
@@ -303,7 +302,7 @@ def _validate_references(k: Knowledge) -> None:
             _require(reason in k.rules.override_reasons, f"override reason {reason} undefined")
         for name, chosen in rules.variants.items():
             _require(
-                name in predicates,
+                unknown_condition(name) is None,
                 f"rules.yaml: scenarios.{scenario}.variants: unknown condition {name!r}",
             )
             unknown = (set(chosen.ratings) | set(chosen.by_row)) - rows

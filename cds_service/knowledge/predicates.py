@@ -14,6 +14,7 @@ PREDICATES: dict[str, str] = {
     "obstetric-red-flag": "a red flag of pregnancy or postpartum, in a pregnant or postpartum patient",
     "possible-pre-eclampsia": "a pregnant or postpartum patient with a sign of pre-eclampsia",
     "intracranial-hypotension": "orthostatic headache, intracranial hypotension or CSF leak evidence",
+    "leak-evidence": "evidence specific to a leak: orthostatic headache, PDPH, leak diagnosis",
     "puncture-context": "any puncture, post-puncture diagnosis, blood patch or leak evidence",
     "blood-patch": "an epidural blood patch after the last puncture",
     "blood-patch-then-headache": "a headache since that blood patch",

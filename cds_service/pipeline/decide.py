@@ -52,7 +52,10 @@ class Situation:
     kinds: frozenset[str]
     groups: Mapping[str, frozenset[str]]
     puncture: ProcedureEvent | None  # the most recent dated puncture in the look-back
-    hours: float | None
+    hours: (
+        float | None
+    )  # since the puncture: at least (from the latest instant its time can denote)
+    hours_at_most: float | None  # and at most (a date-only time is an interval, SPEC §2)
     patch: ProcedureEvent | None  # a blood patch after that puncture
     diagnosed: bool  # a post-puncture diagnosis proves a puncture (SPEC §2), dated or not
     diagnosis: ProcedureEvent | None  # the oldest dated one, standing for an unrecorded puncture
@@ -97,15 +100,19 @@ def _repeated(s: Situation) -> PriorStudy | None:
 
 
 def _headache_since(s: Situation) -> bool:
-    """A headache after the patch: the order's own headache reason (stated now) or a dated finding."""
+    """A new or different headache after the patch (SPEC §2, seed 000): the order's own headache
+    reason (stated now) or a finding dated after the patch, and nothing since that says the headache
+    is still orthostatic or a leak (that is a failed patch, the persistent pathway)."""
     if s.patch is None:
         return False
-    if s.reason.kinds() & s.groups["headache_evidence"]:
+    leak = s.groups["intracranial_hypotension"]
+    since = [f for f in s.findings if f.at is None or f.at.at > s.patch.at.at]
+    reason = s.reason.kinds()
+    if reason & leak or any(f.kind in leak and f.at is not None for f in since):
+        return False
+    if reason & s.groups["headache_evidence"]:
         return True
-    return any(
-        f.kind in s.groups["headache_evidence"] and f.at is not None and f.at.at > s.patch.at.at
-        for f in s.patient.findings
-    )
+    return any(f.kind in s.groups["headache_evidence"] and f.at is not None for f in since)
 
 
 def _reason_not_headache(s: Situation) -> bool:
@@ -139,6 +146,15 @@ def _uninterpreted(s: Situation) -> list[str]:
     return list(dict.fromkeys([*s.reason.uninterpreted, *record]))
 
 
+def _straddles(s: Situation) -> bool:
+    """The last puncture's time is an interval (a date only, no offset) that lies partly within the
+    acute window and partly beyond it: neither acute nor persistent can be said (SPEC §2)."""
+    window = s.thresholds.acute_window_hours
+    return (
+        s.hours is not None and s.hours_at_most is not None and s.hours <= window < s.hours_at_most
+    )
+
+
 def _obstetric_red_flag(s: Situation) -> bool:
     """A red flag only in a pregnant or postpartum patient (severe-range pressure, hypertension in
     pregnancy, a severe feature of pre-eclampsia: ACOG Practice Bulletin 222, 2020)."""
@@ -161,6 +177,7 @@ ANSWERS: dict[str, Callable[[Situation], bool]] = {
     "obstetric-red-flag": _obstetric_red_flag,
     "possible-pre-eclampsia": lambda s: s.has("obstetric_context") and s.has("pre_eclampsia_signs"),
     "intracranial-hypotension": lambda s: s.has("intracranial_hypotension"),
+    "leak-evidence": lambda s: s.has("intracranial_hypotension"),
     "puncture-context": lambda s: (
         s.puncture is not None
         or bool(s.patient.uncertain_punctures)
@@ -170,9 +187,9 @@ ANSWERS: dict[str, Callable[[Situation], bool]] = {
     ),
     "blood-patch": lambda s: s.patch is not None,
     "blood-patch-then-headache": _headache_since,
-    "uncertain-puncture": lambda s: bool(s.patient.uncertain_punctures),
+    "uncertain-puncture": lambda s: bool(s.patient.uncertain_punctures) or _straddles(s),
     "puncture-within-acute-window": lambda s: (
-        s.hours is not None and s.hours <= s.thresholds.acute_window_hours
+        s.hours_at_most is not None and s.hours_at_most <= s.thresholds.acute_window_hours
     ),
     "puncture-beyond-acute-window": lambda s: (
         s.hours is not None and s.hours > s.thresholds.acute_window_hours
@@ -219,8 +236,20 @@ def situation(
     now: datetime,
 ) -> Situation:
     groups = k.finding_groups
-    findings = patient.findings + reason.findings
     puncture = patient.punctures[0] if patient.punctures else None
+    # A plain headache recorded before the puncture led to it: its reason, not its complication
+    # (SPEC §2). Durable diagnoses (intracranial hypotension, leaks) and red flags always count.
+    before = groups["headache_evidence"] - groups["durable"] - groups["thunderclap"]
+    findings = [
+        f
+        for f in patient.findings
+        if not (
+            puncture is not None
+            and f.kind in before
+            and f.at is not None
+            and f.at.at < puncture.at.first
+        )
+    ] + reason.findings
     patch = next(
         (p for p in patient.blood_patches if puncture is None or p.at.at >= puncture.at.at), None
     )
@@ -236,6 +265,7 @@ def situation(
         groups=groups,
         puncture=puncture,
         hours=max(0.0, hours_between(puncture.at.at, now)) if puncture else None,
+        hours_at_most=max(0.0, hours_between(puncture.at.first, now)) if puncture else None,
         patch=patch,
         diagnosed=diagnosed,
         diagnosis=diagnosis,

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cds_service.fhir.time import Instant, latest_instant, youngest_age
+from cds_service.fhir.time import Instant, latest_instant, naive_instant, youngest_age
 from cds_service.fhir.views import (
     ConditionView,
     ObservationView,
@@ -153,8 +153,9 @@ def _procedures(
         (item.raw, item.model.performed_at())
         for item in read_resources(raw, ProcedureView, relevant, invalid)
     ]
-    # A recognised procedure that fails validation (e.g. month 13 in its date) still happened.
-    dated += [(resource, None) for resource in invalid]
+    # A recognised procedure that fails validation (e.g. month 13 in its date) still happened; a
+    # dateTime without its offset is placed by the interval it can lie in (SPEC §2).
+    dated += [(resource, _naive_performed(resource)) for resource in invalid]
     for resource, at in dated:
         kinds = match(resource.get("code"), k.procedures)
         names = sorted(k.valuesets.procedures[kind].display for kind in kinds)
@@ -178,6 +179,17 @@ def _procedures(
     found.punctures.sort(key=lambda e: e.at.at, reverse=True)
     found.patches.sort(key=lambda e: e.at.at, reverse=True)
     return found
+
+
+def _naive_performed(resource: dict[str, Any]) -> Instant | None:
+    """performedPeriod.end, else performedDateTime, else performedPeriod.start of a procedure that
+    failed validation, when that value is a dateTime without offset; else None (uncertain)."""
+    period = resource.get("performedPeriod")
+    period = period if isinstance(period, dict) else {}
+    for value in (period.get("end"), resource.get("performedDateTime"), period.get("start")):
+        if value is not None:
+            return naive_instant(value)
+    return None
 
 
 def _condition_time(condition: ConditionView) -> Instant | None:
