@@ -50,7 +50,51 @@ def test_alert_rules_pass_promtool() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 9 rules found" in result.stdout
+    assert "SUCCESS: 10 rules found" in result.stdout
+
+
+def test_fetch_limit_alert_fires_on_a_refusal_and_clears(tmp_path: Path) -> None:
+    """`promtool test rules`: CdsFetchLimitExceeded fires, per source and cause, within minutes of a
+    response abandoned at a cap, and clears once 15 minutes pass without one."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (.ci/run installs Debian's prometheus package)")
+    rules = yaml.safe_load((MONITORING / "alerts.yaml").read_text())
+    alert = next(
+        r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "CdsFetchLimitExceeded"
+    )
+    labels = {"source": "fhir", "cause": "too-many-resources"}
+    series = 'cds_fetch_limit_exceeded_total{source="fhir",cause="too-many-resources"}'
+    cases = {
+        "rule_files": [str(MONITORING / "alerts.yaml")],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": series, "values": "0 0 1x40"}],
+                "alert_rule_test": [
+                    {"eval_time": "1m", "alertname": "CdsFetchLimitExceeded", "exp_alerts": []},
+                    {
+                        "eval_time": "3m",
+                        "alertname": "CdsFetchLimitExceeded",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {**alert["labels"], **labels},
+                                "exp_annotations": alert["annotations"],
+                            }
+                        ],
+                    },
+                    {"eval_time": "30m", "alertname": "CdsFetchLimitExceeded", "exp_alerts": []},
+                ],
+            }
+        ],
+    }
+    test_file = tmp_path / "fetch-limit-tests.yaml"
+    test_file.write_text(yaml.safe_dump(cases))
+    result = subprocess.run(
+        [promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_rules_and_dashboard_name_only_exported_metrics() -> None:
