@@ -204,3 +204,19 @@ def empty_values(value: Any, path: str = "response") -> list[str]:
     if isinstance(value, list):
         return [p for i, v in enumerate(value) for p in empty_values(v, f"{path}[{i}]")]
     return []
+
+
+def ct_report(conclusion: str | None, hours_ago: float = 4, **extra: Any) -> dict[str, Any]:
+    """A final radiology report of a CT head without contrast, with its conclusion in words."""
+    report: dict[str, Any] = {
+        "resourceType": "DiagnosticReport",
+        "status": "final",
+        "category": [{"coding": [{"system": LOINC, "code": "LP29684-5"}]}],
+        "code": concept(CPT, "70450", "CT head without contrast"),
+        "subject": {"reference": f"Patient/{PID}"},
+        "effectiveDateTime": at(hours_ago),
+        **extra,
+    }
+    if conclusion is not None:
+        report["conclusion"] = conclusion
+    return report

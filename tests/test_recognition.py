@@ -20,6 +20,7 @@ from tests.builders import (
     at,
     concept,
     condition,
+    ct_report,
     evaluate_now,
     headache,
     hook_request,
@@ -1126,21 +1127,6 @@ def test_exam_observations(observation: dict[str, Any], expected: Scenario) -> N
 
 
 # --- What imaging reports state: the conclusion read with its negations, and conclusionCode -----------
-
-
-def ct_report(conclusion: str | None, hours_ago: float = 4, **extra: Any) -> dict[str, Any]:
-    report: dict[str, Any] = {
-        "resourceType": "DiagnosticReport",
-        "status": "final",
-        "category": [{"coding": [{"system": "http://loinc.org", "code": "LP29684-5"}]}],
-        "code": concept(CPT, "70450", "CT head without contrast"),
-        "subject": {"reference": "Patient/pat-1"},
-        "effectiveDateTime": at(hours_ago),
-        **extra,
-    }
-    if conclusion is not None:
-        report["conclusion"] = conclusion
-    return report
 
 
 REPORTS = [

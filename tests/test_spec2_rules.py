@@ -20,6 +20,7 @@ from tests.builders import (
     blood_patch,
     concept,
     condition,
+    ct_report,
     evaluate_now,
     headache,
     hook_request,
@@ -187,3 +188,22 @@ def test_a_time_known_to_the_day_is_an_interval(
 def test_a_red_flag_is_never_silenced_by_a_straddling_date() -> None:
     decision, _ = outcome([dated(3), pdph(2), condition(concept(text="fever"), at(2))])
     assert decision.scenario is Scenario.PDPH_ACUTE_RED_FLAGS
+
+
+THUNDERCLAP = service_request("sr-1", MRI_BRAIN_WWO, concept(text="worst headache of her life"))
+CT_DONE = [
+    ("a CT head 3 h ago counts as done: no card", 3, False),
+    ("exactly 6 h ago still counts", 6, False),
+    ("a CT head 10 days ago no longer excludes a bleed: add one", 240, True),
+]
+
+
+@pytest.mark.parametrize(
+    ("hours_ago", "adds_ct"), [c[1:] for c in CT_DONE], ids=[c[0] for c in CT_DONE]
+)
+def test_thunderclap_counts_a_ct_head_of_the_last_6_hours(hours_ago: float, adds_ct: bool) -> None:
+    decision, cards = outcome(
+        [lumbar_puncture(100), ct_report("No acute abnormality", hours_ago)], THUNDERCLAP
+    )
+    assert decision.scenario is Scenario.THUNDERCLAP
+    assert bool(cards) is adds_ct and (actions(cards) == {"create"}) is adds_ct

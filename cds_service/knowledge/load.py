@@ -235,6 +235,7 @@ CARD_PLACEHOLDERS = frozenset(
         "rating_phrase",
         "acute_window_hours",
         "lookback_days",
+        "thunderclap_ct_hours",
     }
 )
 

@@ -173,6 +173,8 @@ class Thresholds(_Strict):
     severe_diastolic_pregnancy: float = Field(gt=0)
     emergency_systolic: float = Field(gt=0)
     emergency_diastolic: float = Field(gt=0)
+    # A CT head without contrast this recent excludes a subarachnoid haemorrhage (SPEC §2, thunderclap).
+    thunderclap_ct_hours: float = Field(gt=0)
 
 
 class SourceInfo(_Strict):
@@ -203,6 +205,8 @@ class SuggestionPlan(_Strict):
     # Study types: the suggestion is left out when any of them is among the draft orders (the
     # altered-mental-status card adds a CT head only when no head imaging is drafted).
     unless_drafted: list[str] = Field(default_factory=list)
+    # A threshold (hours) within which a study done counts as done, instead of `recent_study_days`.
+    recent_threshold: Literal["thunderclap_ct_hours"] | None = None
 
     @model_validator(mode="after")
     def _creating_kinds_name_orderables(self) -> SuggestionPlan:

@@ -24,6 +24,7 @@ PREDICATES: dict[str, str] = {
     "puncture-diagnosis": "a post-dural-puncture diagnosis proves a puncture",
     "initial-imaging-done": "an MRI head or spine within the SIH look-back",
     "dsm-done-since-puncture": "a digital subtraction myelography since the last puncture",
+    "ct-head-done-within-hours": "a CT head without contrast done within thunderclap_ct_hours",
     "repeat-of-recent-mri": "the drafted MRI repeats one within the SIH look-back",
     "puncture-diagnosis-beyond-acute-window": "that diagnosis is older than the acute window",
 }

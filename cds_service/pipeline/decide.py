@@ -90,6 +90,16 @@ def _dsm_since_puncture(s: Situation) -> PriorStudy | None:
     )
 
 
+def _ct_head_within_hours(s: Situation) -> PriorStudy | None:
+    """A CT head without contrast done within `thunderclap_ct_hours` (SPEC §2: the window in which a
+    CT excludes a subarachnoid haemorrhage)."""
+    oldest = s.now - timedelta(hours=s.thresholds.thunderclap_ct_hours)
+    return next(
+        (p for p in s.patient.studies if p.study_type == "ct-head-without" and p.at.at >= oldest),
+        None,
+    )
+
+
 def _repeated(s: Situation) -> PriorStudy | None:
     """An MRI of the drafted order's group already done within the SIH look-back."""
     if not s.order.study_type.startswith("mri-"):
@@ -198,6 +208,7 @@ ANSWERS: dict[str, Callable[[Situation], bool]] = {
     "initial-imaging-done": lambda s: _initial_imaging(s) is not None,
     "dsm-done-since-puncture": lambda s: _dsm_since_puncture(s) is not None,
     "repeat-of-recent-mri": lambda s: _repeated(s) is not None,
+    "ct-head-done-within-hours": lambda s: _ct_head_within_hours(s) is not None,
     "puncture-diagnosis-beyond-acute-window": lambda s: (
         (hours := _diagnosis_hours(s)) is not None
         and s.thresholds.acute_window_hours < hours <= s.thresholds.lookback_days * 24
@@ -338,4 +349,6 @@ def _prior(variant: str | None, s: Situation) -> PriorStudy | None:
         return _repeated(s)
     if variant == "dsm-done-since-puncture":
         return _dsm_since_puncture(s)
+    if variant == "ct-head-done-within-hours":
+        return _ct_head_within_hours(s)
     return _initial_imaging(s)

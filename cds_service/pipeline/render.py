@@ -29,6 +29,7 @@ class RenderState:
 
     drafted_studies: set[str]
     new_id: IdFactory
+    now: datetime
     # Repeat groups of the studies done within the recent-study window (never suggested again).
     recent: dict[str, PriorStudy] = field(default_factory=dict)
     created: set[str] = field(default_factory=set)
@@ -49,7 +50,7 @@ def render_cards(
     for study in studies:
         if study.at.at >= oldest:
             recent.setdefault(k.repeat_group(study.study_type), study)
-    state = RenderState({d.order.study_type for d in decisions}, config.new_id, recent)
+    state = RenderState({d.order.study_type for d in decisions}, config.new_id, now, recent)
     base = (base_url or config.public_base_url).rstrip("/")
     cards: list[Card] = []
     seen: set[tuple[str, str | None]] = set()
@@ -104,6 +105,7 @@ def placeholders(d: Decision, k: Knowledge, t: Thresholds) -> dict[str, str]:
         "rating_phrase": k.cards.rating_phrases[d.rating.value],
         "acute_window_hours": f"{t.acute_window_hours:g}",
         "lookback_days": f"{t.lookback_days:g}",
+        "thunderclap_ct_hours": f"{t.thunderclap_ct_hours:g}",
     }
 
 
@@ -263,9 +265,20 @@ def _suggestion(
         resourceId=d.order.reference,
     )
 
+    # A study done counts as done within the recent-study window, or within the plan's own threshold
+    # (a CT head excludes a subarachnoid haemorrhage for 6 hours only: thunderclap).
+    within = getattr(config.thresholds(k), plan.recent_threshold) if plan.recent_threshold else None
+
     def done_recently(name: str) -> PriorStudy | None:
         study = k.imaging.orderables[name].study
-        return state.recent.get(k.repeat_group(study)) if study else None
+        prior = state.recent.get(k.repeat_group(study)) if study else None
+        if (
+            prior is not None
+            and within is not None
+            and prior.at.at < state.now - timedelta(hours=within)
+        ):
+            return None
+        return prior
 
     drafted = [n for n in plan.orderables if k.imaging.orderables[n].study in state.drafted_studies]
     done = [n for n in plan.orderables if n not in drafted and done_recently(n)]
