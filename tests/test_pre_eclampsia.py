@@ -272,7 +272,62 @@ def test_fever_postpartum_is_a_red_flag_without_the_pre_eclampsia_card() -> None
 
 
 def test_knowledge_reads_pregnancy_in_words(knowledge: Knowledge) -> None:
-    for text in ("34+2/40", "G1P0 at 38 weeks", "s/p NSVD", "intrapartum", "IUP"):
-        assert "pregnancy-or-postpartum" in match({"text": text}, knowledge.findings), text
+    obstetric = knowledge.finding_groups["obstetric_context"]
+    pregnant, delivered = (
+        knowledge.finding_groups["pregnant"],
+        knowledge.finding_groups["delivered"],
+    )
+    for text, group in (
+        ("34+2/40", pregnant),
+        ("G1P0 at 38 weeks", pregnant),
+        ("s/p NSVD", delivered),
+        ("intrapartum", delivered),
+        ("IUP", pregnant),
+        ("G2P1", obstetric),
+    ):
+        assert match({"text": text}, knowledge.findings) & group, text
     for text in ("drug delivery pump", "not pregnant", "denies pregnancy"):
-        assert "pregnancy-or-postpartum" not in match({"text": text}, knowledge.findings), text
+        assert not match({"text": text}, knowledge.findings) & obstetric, text
+
+
+def codes_created(evaluation: Any) -> set[str]:
+    return {
+        c["code"]
+        for card in evaluation.response.to_json_dict()["cards"]
+        for s in card.get("suggestions", [])
+        for a in s["actions"]
+        if a["type"] == "create"
+        for c in a["resource"]["code"].get("coding", [])
+    }
+
+
+PREGNANT = condition(concept(ICD10CM, "Z3A.32", "32 weeks gestation"), at(400))
+FEVER = condition(concept(text="fever 38.5"), at(2))
+
+
+def test_in_pregnancy_the_mri_head_suggested_is_without_contrast() -> None:
+    evaluation = decide(*_lp_headache(), PREGNANT, FEVER)
+    assert "70551" in codes_created(evaluation) and "70553" not in codes_created(evaluation)
+    [card] = evaluation.response.to_json_dict()["cards"]
+    assert "In pregnancy no gadolinium" in card["detail"]
+
+
+def test_after_delivery_gadolinium_is_suggested_as_usual() -> None:
+    evaluation = decide(*_lp_headache(), POSTPARTUM, FEVER)
+    assert "70553" in codes_created(evaluation)
+
+
+def test_pregnant_and_delivered_since_is_postpartum() -> None:
+    delivered = procedure(concept(CPT, "59514"), at(100))
+    evaluation = decide(*_lp_headache(), PREGNANT, delivered, FEVER)
+    assert "70553" in codes_created(evaluation)
+
+
+def test_in_pregnancy_no_myelography_is_suggested() -> None:
+    lp_100h = procedure(concept(CPT, "62270", "Lumbar puncture"), at(100))
+    pdph = condition(concept(ICD10CM, "G97.1"), at(80))
+    order = service_request("sr-1", MRI_BRAIN_WWO)
+    evaluation = decide(lp_100h, pdph, PREGNANT, order=order)
+    [card] = evaluation.response.to_json_dict()["cards"]
+    assert card["source"]["topic"]["code"] == "pdph-persistent"
+    assert "suggestions" not in card and "In pregnancy no gadolinium" in card["detail"]

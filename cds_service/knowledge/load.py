@@ -292,6 +292,10 @@ def _validate_references(k: Knowledge) -> None:
         _require(study_code.study in studies, f"imaging code {study_code.code}: unknown study")
     for key, orderable in orderables.items():
         _require(orderable.study is None or orderable.study in studies, f"orderable {key}: study")
+        _require(
+            orderable.in_pregnancy is None or orderable.in_pregnancy in orderables,
+            f"imaging.yaml: orderables.{key}.in_pregnancy: unknown orderable {orderable.in_pregnancy!r}",
+        )
     for scenario in Scenario:
         _require(scenario in k.rules.ratings, f"ratings: scenario {scenario} missing")
         _require(scenario in k.rules.scenarios, f"scenarios: scenario {scenario} missing")

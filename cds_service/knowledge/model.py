@@ -123,6 +123,10 @@ class Orderable(_Strict):
     short: str  # how a suggestion label names it ("DSM of the complete spine")
     imaging: bool = True  # created orders get the imaging category
     code: OrderableCode
+    # In pregnancy (SPEC §2: no gadolinium, no ionising radiation to the spine): the orderable
+    # suggested instead, or none at all.
+    in_pregnancy: str | None = None
+    avoid_in_pregnancy: bool = False
 
 
 class StudyCode(_Strict):
@@ -274,6 +278,8 @@ class FindingGroups(_Strict):
     # Pregnant or postpartum (SPEC §2); what is a red flag only then; what makes pre-eclampsia,
     # eclampsia or PRES the likely cause of a red flag then (the card names the obstetric work-up).
     obstetric_context: list[str]
+    pregnant: list[str]
+    delivered: list[str]
     obstetric_red_flags: list[str]
     pre_eclampsia_signs: list[str]
     other_indications: list[str]
@@ -316,6 +322,7 @@ class CardLabels(_Strict):
     uninterpreted: str
     doubt_summary: str
     and_word: str
+    pregnancy: str
     age_unknown: str
     rating_line: str
     radiation_unknown: str

@@ -38,6 +38,8 @@ class Decision:
     # replace) while words remain uninterpreted: the card is then only information and the order is
     # not rated (SPEC §2, fail-safe rule).
     understood: bool = True
+    # Pregnant now, not after delivery: no gadolinium, no radiation to the spine suggested (SPEC §2).
+    pregnant: bool = False
     prior: PriorStudy | None = None  # the earlier study the decision relied on, for the card
 
 
@@ -324,6 +326,7 @@ def decide(
         uninterpreted=uninterpreted,
         variant=variant,
         understood=not (uninterpreted and _discourages(k, chosen, order, variant, rating)),
+        pregnant=s.has("pregnant") and not s.has("delivered"),
         prior=_prior(variant, s),
     )
 

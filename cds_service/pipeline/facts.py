@@ -123,7 +123,7 @@ def _coding_code(concept: Any) -> str | None:
 # Procedure concepts that are no dural puncture (SPEC §2): a blood patch is a treatment, a delivery makes
 # the patient postpartum. A spinal for a caesarean is both a puncture and a delivery.
 _PATCH, _DELIVERY, _PUNCTURE = "epidural-blood-patch", "delivery", "dural-puncture"
-_OBSTETRIC = "pregnancy-or-postpartum"
+_POSTPARTUM = "postpartum"
 
 
 @dataclass
@@ -165,7 +165,7 @@ def _procedures(
         is_puncture = not is_patch and _PUNCTURE in kinds
         if _DELIVERY in kinds and (at is None or delivered_since <= at.at <= now + CLOCK_SKEW):
             # An undated delivery may be recent: postpartum, the cautious reading.
-            found.deliveries.append(Finding(_OBSTETRIC, description, at, "procedure"))
+            found.deliveries.append(Finding(_POSTPARTUM, description, at, "procedure"))
         if at is None:
             if is_puncture:
                 found.uncertain.append(description)

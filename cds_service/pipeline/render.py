@@ -242,6 +242,12 @@ def _detail(d: Decision, k: Knowledge, plan: CardPlan, values: dict[str, str]) -
     if d.uninterpreted and not d.understood:
         words = ", ".join(f"'{w}'" for w in d.uninterpreted[:8])
         lines.append(labels.uninterpreted.format(words=words))
+    if d.pregnant and any(
+        k.imaging.orderables[n].in_pregnancy or k.imaging.orderables[n].avoid_in_pregnancy
+        for p in plan.suggestions
+        for n in p.orderables
+    ):
+        lines.append(labels.pregnancy)
     if not d.age_known:
         lines.append(labels.age_unknown)
     return "\n\n".join(lines)
@@ -257,6 +263,10 @@ def _suggestion(
 ) -> Suggestion | None:
     if state.drafted_studies & set(plan.unless_drafted):
         return None
+    names = _for_pregnancy(plan.orderables, k) if d.pregnant else plan.orderables
+    if plan.kind != "cancel" and not names:
+        return None  # every study it would create is avoided in pregnancy
+    plan = plan.model_copy(update={"orderables": names})
     labels = k.cards.suggestions
     ordered = clip(d.order.description, LABEL_ORDER_WORDS)
     delete = Action(
@@ -306,6 +316,12 @@ def _suggestion(
     else:
         label, actions = labels.add.format(recommended=short(to_create)), creates
     return Suggestion(label=label[:200], uuid=state.new_id(), isRecommended=True, actions=actions)
+
+
+def _for_pregnancy(names: list[str], k: Knowledge) -> list[str]:
+    """The orderables suggested in pregnancy: without gadolinium, and none that irradiates the spine."""
+    orderables = k.imaging.orderables
+    return [orderables[n].in_pregnancy or n for n in names if not orderables[n].avoid_in_pregnancy]
 
 
 def _create_action(
