@@ -49,7 +49,7 @@ CODED = [
     (concept(LOINC, "24965-6"), "ct-myelography"),
     (concept(LOINC, "30808-0"), "myelography"),
     (concept(LOINC, "36830-8"), "cta-head"),
-    (concept(LOINC, "36881-1"), "other-head-spine"),
+    (concept(LOINC, "36881-1"), "mra-head"),
 ]
 
 # Standard CPT long descriptors and LOINC long names, as an EHR sends them under a code this
@@ -111,7 +111,7 @@ TEXT = [
     ("DSM complete spine", "dsm-complete-spine"),
     ("Lumbar myelogram", "myelography"),
     ("CTA head and neck", "cta-head"),
-    ("MR angiography brain", "other-head-spine"),
+    ("MR angiography brain", "mra-head"),
     ("X-ray lumbar spine", "other-head-spine"),
     ("CT lumbar spine", "ct-spine"),
     ("MRI knee", None),

@@ -290,6 +290,14 @@ def _validate_references(k: Knowledge) -> None:
     rows = {s.rating_row for s in studies.values()}
     for study_code in k.imaging.codes:
         _require(study_code.study in studies, f"imaging code {study_code.code}: unknown study")
+    part_names = {f"{part}.{key}" for part, table in k.imaging_text.items() for key in table}
+    for key, rules in (("classify", k.imaging.classify), ("refine", k.imaging.refine)):
+        for number, rule in enumerate(rules):
+            where = f"imaging.yaml: {key}[{number}]"
+            unknown_parts = sorted(set(rule.parts_named()) - part_names)
+            _require(not unknown_parts, f"{where}: unknown parts {unknown_parts}")
+            unknown_studies = sorted(set(rule.studies() + rule.from_) - set(studies))
+            _require(not unknown_studies, f"{where}: unknown studies {unknown_studies}")
     for key, orderable in orderables.items():
         _require(orderable.study is None or orderable.study in studies, f"orderable {key}: study")
         _require(

@@ -138,14 +138,41 @@ class StudyCode(_Strict):
 
 
 class ImagingText(_Strict):
-    modality: dict[Literal["ct", "mri", "myelography", "dsm", "cta", "other"], list[str]]
-    region: dict[
-        Literal[
-            "head", "spine-cervical", "spine-thoracic", "spine-lumbar", "spine-complete", "spine"
-        ],
-        list[str],
-    ]
+    """Words for the parts of an order's description: modality, region, contrast, each a named list
+    of regular expressions that `classify` rules compose as "modality.ct", "region.head"..."""
+
+    modality: dict[str, list[str]]
+    region: dict[str, list[str]]
     contrast: dict[Literal["without-and-with", "without", "with"], list[str]]
+
+
+class AtLeast(_Strict):
+    parts: list[str]
+    count: int = Field(ge=1)
+
+
+class ClassifyRule(_Strict):
+    """One line of the text classifier: when the parts are found, the study (imaging.yaml
+    `classify`). `{contrast}` in `study` is the contrast read, else `contrast_default`."""
+
+    all: list[str] = Field(default_factory=list)
+    any: list[str] = Field(default_factory=list)
+    none: list[str] = Field(default_factory=list)
+    at_least: AtLeast | None = None
+    study: str
+    contrast_default: str | None = None
+    # The studies sent by code only `from` these study types (imaging.yaml `refine`).
+    from_: list[str] = Field(default_factory=list, alias="from")
+
+    def parts_named(self) -> list[str]:
+        extra = self.at_least.parts if self.at_least else []
+        return [*self.all, *self.any, *self.none, *extra]
+
+    def studies(self) -> list[str]:
+        if "{contrast}" not in self.study:
+            return [self.study]
+        values = ["without-and-with", "without", "with", self.contrast_default or "unspecified"]
+        return [self.study.replace("{contrast}", v) for v in values]
 
 
 class ImagingFile(_Strict):
@@ -155,6 +182,8 @@ class ImagingFile(_Strict):
     orderables: dict[str, Orderable]
     codes: list[StudyCode]
     text: ImagingText
+    classify: list[ClassifyRule]
+    refine: list[ClassifyRule] = Field(default_factory=list)
 
 
 class Thresholds(_Strict):
