@@ -199,6 +199,11 @@ class DiagnosticReportView(ResourceView):
     conclusionCode: list[CodeableConcept] | None = None
 
 
+class ImagingStudySeries(_Element):
+    description: StringType | None = None
+    started: DateTimeType | None = None
+
+
 class ImagingStudyView(ResourceView):
     resource_type = "ImagingStudy"
     status: CodeType
@@ -206,6 +211,7 @@ class ImagingStudyView(ResourceView):
     started: DateTimeType | None = None
     procedureCode: list[CodeableConcept] | None = None
     description: StringType | None = None
+    series: list[ImagingStudySeries] | None = None
 
 
 class ServiceRequestView(ResourceView):

@@ -20,7 +20,7 @@ from cds_service.fhir.views import (
     read_resources,
 )
 from cds_service.knowledge import Knowledge
-from cds_service.knowledge.terminology import clip, describe, match
+from cds_service.knowledge.terminology import clip, coding_dicts, describe, match
 from cds_service.pipeline.classify import classify_study
 
 REPORT_STATUSES = {"final", "amended", "corrected", "preliminary"}
@@ -75,14 +75,19 @@ def _imaging_studies(raw: list[dict[str, Any]], k: Knowledge) -> list[PriorStudy
 
     found = []
     for item in read_resources(raw, ImagingStudyView, relevant):
-        concepts: list[Any] = list(item.raw.get("procedureCode") or [])
-        if item.model.description:
-            concepts.append({"text": item.model.description})
-        study = next((s for c in concepts if (s := classify_study(c, k))), None)
-        at = latest_instant(item.model.started)
+        view = item.model
+        series = view.series or []
+        # What was done: the procedure codes, refined by the study's and every series' description
+        # read together ("Myelogram" with a series "Digital subtraction myelography" is a DSM).
+        words = "\n".join(d for d in (view.description, *(s.description for s in series)) if d)
+        codings = [c for code in item.raw.get("procedureCode") or [] for c in coding_dicts(code)]
+        study = classify_study({"coding": codings, "text": words}, k)
+        # When: the study's start, else its latest series' start.
+        times = [t for t in (view.started, *(s.started for s in series)) if t is not None]
+        at = latest_instant(times[0]) if times else None
         if study is None or at is None:
             continue
-        name = item.model.description or k.imaging.studies[study].name
+        name = view.description or k.imaging.studies[study].name
         found.append(PriorStudy(study, name, at))
     return found
 
