@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import httpx
 import typer
@@ -347,8 +347,17 @@ def migrate() -> None:
         typer.echo(f"migrated the store schema from revision {before} to {after}")
 
 
-@cli.command()
+analytics_cli = typer.Typer(
+    help="Reports from the store (DATABASE_URL): override analytics; `firing` and `gaps` are the "
+    "go-live reports (docs/go-live.md).",
+    invoke_without_command=True,
+)
+cli.add_typer(analytics_cli, name="analytics")
+
+
+@analytics_cli.callback()
 def analytics(
+    ctx: typer.Context,
     since: Annotated[
         str | None, typer.Option(help="Start, ISO instant (default: until - 30 days)")
     ] = None,
@@ -356,6 +365,8 @@ def analytics(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
 ) -> None:
     """Print cards shown, accepted and overridden per scenario and override reason."""
+    if ctx.invoked_subcommand is not None:
+        return
     try:
         start, end = window(
             _instant(since, "--since"), _instant(until, "--until"), datetime.now(UTC)
@@ -367,6 +378,92 @@ def analytics(
     except SQLAlchemyError as exc:
         fail(f"cannot read the store ({type(exc).__name__}); is it migrated?")
     typer.echo(summary.model_dump_json(indent=2) if as_json else format_table(summary))
+
+
+REPORT_FORMATS = ("table", "json", "csv")
+
+
+def _report_format(value: str) -> str:
+    if value not in REPORT_FORMATS:
+        fail(f"--format {value!r}: use one of {', '.join(REPORT_FORMATS)}")
+    return value
+
+
+@analytics_cli.command("firing")
+def analytics_firing(
+    since: Annotated[
+        str | None,
+        typer.Option(help="Start, ISO instant (default: the last 8 ISO weeks, or 14 days)"),
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="End, ISO instant (default: now)")] = None,
+    by: Annotated[str, typer.Option(help="day or week (calendar, UTC; weeks are ISO)")] = "week",
+    output: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
+) -> None:
+    """Would have fired: per scenario, period and knowledge version, the hook calls, orders
+    evaluated, cards shown and withheld by silent mode, accepted and overridden (by reason)."""
+    from cds_service.persistence.firing import (
+        as_csv,
+        as_table,
+        firing_report,
+        firing_window,
+    )
+
+    output = _report_format(output)
+    if by not in ("day", "week"):
+        fail(f"--by {by!r}: use day or week")
+    period: Literal["day", "week"] = "day" if by == "day" else "week"
+    try:
+        start, end = firing_window(
+            _instant(since, "--since"), _instant(until, "--until"), period, datetime.now(UTC)
+        )
+    except ValueError as exc:
+        fail(str(exc))
+    try:
+        report = firing_report(
+            FeedbackStore(get_settings().database_url).engine, start, end, period
+        )
+    except SQLAlchemyError as exc:
+        fail(f"cannot read the store ({type(exc).__name__}); is it migrated?")
+    if output == "json":
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        typer.echo(as_csv(report) if output == "csv" else as_table(report), nl=output != "csv")
+
+
+@analytics_cli.command("gaps")
+def analytics_gaps(
+    output: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
+    min_patients: Annotated[
+        int | None,
+        typer.Option(
+            help="Show entries met for at least this many patients (default and least: "
+            "CDS_GAP_MIN_PATIENTS)"
+        ),
+    ] = None,
+) -> None:
+    """Vocabulary gaps: imaging-looking order names and codes the classifier could not place, and
+    words the fail-safe rule could not interpret, met for enough distinct patients; each with the
+    YAML file and key that would close it."""
+    from cds_service.persistence.gaps import gap_report, gaps_csv, gaps_table
+
+    output = _report_format(output)
+    settings = get_settings()
+    threshold = min_patients if min_patients is not None else settings.gap_min_patients
+    if threshold < settings.gap_min_patients:
+        fail(f"--min-patients can only be raised: at least {settings.gap_min_patients}")
+    try:
+        report = gap_report(
+            FeedbackStore(settings.database_url).engine,
+            datetime.now(UTC),
+            threshold,
+            settings.gap_retention_days,
+        )
+    except SQLAlchemyError as exc:
+        fail(f"cannot read the store ({type(exc).__name__}); is it migrated?")
+    if output == "json":
+        typer.echo(report.model_dump_json(indent=2, exclude_none=True))
+    else:
+        typer.echo(gaps_csv(report) if output == "csv" else gaps_table(report), nl=output != "csv")
 
 
 @cli.command()

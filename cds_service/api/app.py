@@ -22,9 +22,12 @@ from cds_service.api.analytics_page import router as analytics_page_router
 from cds_service.api.deps import Clock, Runtime, utc_now
 from cds_service.api.errors import install_error_handlers
 from cds_service.api.explain import router as explain_router
+from cds_service.api.golive import router as go_live_router
 from cds_service.api.hooks import router as hooks_router
 from cds_service.api.ops import install_operations
 from cds_service.config import Settings, get_settings
+from cds_service.golive.metrics import publish_settings
+from cds_service.golive.silent import SilentMode
 from cds_service.knowledge.registry import load_services
 from cds_service.observability.logs import configure_logging
 from cds_service.persistence.audit_writer import AuditWriter
@@ -71,10 +74,16 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
-    store = FeedbackStore(settings.database_url)
+    salt = settings.gap_salt.get_secret_value() if settings.gap_salt else None
+    store = FeedbackStore(
+        settings.database_url, gap_salt=salt, gap_retention_days=settings.gap_retention_days
+    )
+    services = load_services(settings.hooks_dir)
+    silent = SilentMode.from_settings(settings, services)  # an unknown scenario stops start-up
+    publish_settings(silent, services)
     runtime = Runtime(
         settings=settings,
-        services=load_services(settings.hooks_dir),
+        services=services,
         store=store,
         audit=AuditWriter(
             store,
@@ -84,6 +93,7 @@ def create_app(
         ),
         evaluation=EvaluationConfig.from_settings(settings, new_id=new_id),
         clock=clock,
+        silent=silent,
     )
 
     fetch_limits = FetchLimits(
@@ -132,6 +142,7 @@ def create_app(
     app.include_router(hooks_router)
     app.include_router(explain_router)
     app.include_router(analytics_page_router)
+    app.include_router(go_live_router)
     _install_docs(app)
     _install_demo(app)
     install_security(app, settings, runtime.store.engine)
