@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cds_service.golive.settings import GoLiveSettings
 from cds_service.security.settings import SecuritySettings
 
 
@@ -32,9 +33,10 @@ SANDBOX_FHIR_SERVERS = [
 ]
 
 
-class Settings(BaseSettings, SecuritySettings):
+class Settings(BaseSettings, SecuritySettings, GoLiveSettings):
     """Every setting has an environment variable: the field name in upper case, prefixed `CDS_`
-    (except `DATABASE_URL`). Authentication, CORS and limits come from SecuritySettings."""
+    (except `DATABASE_URL`). Authentication, CORS and limits come from SecuritySettings; silent
+    mode and the vocabulary gaps from GoLiveSettings (docs/go-live.md)."""
 
     model_config = SettingsConfigDict(env_prefix="CDS_", env_file=".env", extra="ignore")
 

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from cds_service.config import Settings
+from cds_service.golive.traffic import REPLAY, TRAFFIC_HEADER
 from cds_service.pipeline.pama import PAMA_EXTENSION
 from cds_tools.fixtures import load_fixture
 
@@ -134,7 +135,11 @@ async def replay_fixture(client: httpx.AsyncClient, fixture: dict[str, Any]) -> 
         expected=fixture["expected"],
     )
     try:
-        response = await client.post(f"/cds-services/{fixture['service']}", json=fixture["request"])
+        response = await client.post(
+            f"/cds-services/{fixture['service']}",
+            json=fixture["request"],
+            headers={TRAFFIC_HEADER: REPLAY},  # kept out of the service's analytics and reports
+        )
     except httpx.HTTPError as exc:
         result.problems.append(f"request failed: {type(exc).__name__}: {exc}")
         return result

@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, Request
 
 from cds_service.config import Settings
 from cds_service.errors import CdsError
+from cds_service.golive.silent import NOT_SILENT, SilentMode
 from cds_service.knowledge.registry import HookService
 from cds_service.persistence.audit_writer import AuditWriter
 from cds_service.persistence.store import FeedbackStore
@@ -36,6 +37,8 @@ class Runtime:
     evaluation: EvaluationConfig
     clock: Clock = utc_now
     fhir_client: httpx.AsyncClient | None = None  # opened by the lifespan
+    # Go-live (docs/go-live.md): the scenarios whose cards are withheld (CDS_SILENT_SCENARIOS).
+    silent: SilentMode = NOT_SILENT
 
     def service(self, service_id: str) -> HookService:
         if service_id not in self.services:

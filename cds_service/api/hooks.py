@@ -13,9 +13,11 @@ from fastapi.concurrency import run_in_threadpool
 from cds_service.api.deps import RuntimeDep, runtime_of
 from cds_service.api.routing import CdsRoute, DirectRoute
 from cds_service.errors import CdsError
+from cds_service.golive.record import vocabulary_gaps
+from cds_service.golive.traffic import TRAFFIC_HEADER, traffic_mark
 from cds_service.knowledge import Scenario
 from cds_service.observability.logs import hook_instance
-from cds_service.persistence.audit import record_feedback_call, record_hook_call
+from cds_service.persistence.audit import GoLive, record_feedback_call, record_hook_call
 from cds_service.persistence.store import SavedFeedback
 from cds_service.pipeline.evaluate import evaluate
 from cds_service.security.fhir_servers import check_fhir_server
@@ -55,11 +57,17 @@ async def call_service(service_id: str, body: HookRequest, request: Request) -> 
         base_url,
         fhir_guard=partial(check_fhir_server, runtime.settings, issuer),
     )
-    record_hook_call(runtime.audit, service_id, body.hookInstance, result, started, now)
+    # Go-live (SPEC §6), in the shell: silent mode withholds the cards of silenced scenarios after
+    # the evaluation; marked harness and demo calls leave no vocabulary gap and are not counted.
+    delivery = runtime.silent.apply(result)
+    traffic = traffic_mark(request.headers.get(TRAFFIC_HEADER))
+    gaps = vocabulary_gaps(service, body, result, now) if traffic is None else []
+    go_live = GoLive(delivery, runtime.silent, traffic, gaps)
+    record_hook_call(runtime.audit, service_id, body.hookInstance, result, started, now, go_live)
     # Serialised once by pydantic-core: FastAPI would validate the model again, then encode it
     # with the standard library (response_model still documents the shape in OpenAPI).
     return Response(
-        result.response.model_dump_json(exclude_none=True), media_type="application/json"
+        delivery.response.model_dump_json(exclude_none=True), media_type="application/json"
     )
 
 

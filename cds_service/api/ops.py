@@ -47,10 +47,10 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     STORE_UP.set(1 if checks["store"] == "ok" else 0)
     ready = checks["knowledge"] == "ok"
     knowledge = {sid: service.knowledge.fingerprint for sid, service in runtime.services.items()}
-    return JSONResponse(
-        {"status": "ready" if ready else "not-ready", "checks": checks, "knowledge": knowledge},
-        status_code=200 if ready else 503,
-    )
+    body = {"status": "ready" if ready else "not-ready", "checks": checks, "knowledge": knowledge}
+    # Go-live: which scenarios' cards are withheld, and whether system actions are (docs/go-live.md).
+    body["silentMode"] = runtime.silent.describe()
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics")

@@ -2,7 +2,7 @@
 overridden in a time window. Cards shown are counted by evaluation time (audit rows), outcomes by the
 clinician's outcome timestamp; each card counts once per outcome however often its feedback was sent.
 Feedback whose card has no audit row (written before auditing, or its audit write failed) is shown
-under the scenario `unknown`."""
+under the scenario `unknown`. Calls marked as replay-harness or demo traffic are not counted."""
 
 from __future__ import annotations
 
@@ -62,15 +62,19 @@ def override_summary(engine: Engine, since: datetime, until: datetime) -> Overri
     ).outerjoin(audit, audit.c.id == audit_card.c.audit_id)
     # Flagged feedback (unknown card, another service's, a reason not offered) is stored but not
     # counted here (SPEC §4).
+    # Cards of marked replay-harness or demo calls (audit `traffic`) are not counted either.
     in_window = (
         (feedback.c.outcome_timestamp >= since)
         & (feedback.c.outcome_timestamp < until)
         & feedback.c.flag.is_(None)
+        & audit.c.traffic.is_(None)
     )
     shown_query = (
         select(audit.c.scenario, func.count(audit_card.c.card_uuid))
         .select_from(audit.join(audit_card, audit_card.c.audit_id == audit.c.id))
-        .where(audit.c.evaluated_at >= since, audit.c.evaluated_at < until)
+        .where(
+            audit.c.evaluated_at >= since, audit.c.evaluated_at < until, audit.c.traffic.is_(None)
+        )
         .group_by(audit.c.scenario)
     )
     cards = func.count(func.distinct(feedback.c.card_uuid))

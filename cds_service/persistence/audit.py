@@ -6,18 +6,43 @@ for the EHR."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from cds_service.golive.metrics import SCENARIO_FIRED
+from cds_service.golive.silent import Delivery, SilentMode
 from cds_service.observability.access import request_facts
 from cds_service.observability.metrics import record_cards, record_feedback
-from cds_service.persistence.audit_writer import AuditWriter
+from cds_service.persistence.audit_writer import AuditWriter, Row
+from cds_service.persistence.gaps import GapSighting
 from cds_service.persistence.store import AuditRecord
 from cds_service.pipeline.evaluate import Evaluation
-from cds_service.wire import FeedbackItem
+from cds_service.wire import Card, FeedbackItem
 
 # cards.py names the decision's draft order here, which is how a card is mapped back to its decision.
 DRAFT_ORDER_EXTENSION = "pdph-imaging.draft-order"
 SILENT = "none"
+
+
+@dataclass(frozen=True)
+class GoLive:
+    """What the shell adds to an evaluation (SPEC §6): what was returned and withheld, the silent
+    mode in force, the mark of harness or demo traffic (None: a real call), the vocabulary gaps."""
+
+    delivery: Delivery | None = None
+    silent: SilentMode | None = None
+    traffic: str | None = None
+    gaps: Sequence[GapSighting] = field(default_factory=tuple)
+
+
+def _by_order(cards: Sequence[Card]) -> dict[str, list[tuple[str, str]]]:
+    found: dict[str, list[tuple[str, str]]] = {}
+    for card in cards:
+        order = (card.extension or {}).get(DRAFT_ORDER_EXTENSION)
+        if isinstance(order, str):
+            found.setdefault(order, []).append((card.uuid, card.indicator))
+    return found
 
 
 def audit_records(
@@ -26,14 +51,16 @@ def audit_records(
     evaluation: Evaluation,
     latency_ms: float,
     evaluated_at: datetime,
+    go_live: GoLive | None = None,
 ) -> list[AuditRecord]:
-    """One record per evaluated draft order, with the uuids and indicators of the cards shown for it.
-    Orders the service stayed silent on are recorded too, with scenario and rating `none`."""
-    cards: dict[str, list[tuple[str, str]]] = {}
-    for card in evaluation.response.cards:
-        order = (card.extension or {}).get(DRAFT_ORDER_EXTENSION)
-        if isinstance(order, str):
-            cards.setdefault(order, []).append((card.uuid, card.indicator))
+    """One record per evaluated draft order, with the uuids and indicators of the cards shown for it
+    and the number silent mode withheld. Orders the service stayed silent on are recorded too, with
+    scenario and rating `none`."""
+    go_live = go_live or GoLive()
+    delivery = go_live.delivery or Delivery(evaluation.response)
+    cards = _by_order(delivery.response.cards)
+    withheld = _by_order(delivery.withheld)
+    silent = go_live.silent
     decided = {d.order.reference: d for d in evaluation.decisions}
     records = []
     for order in evaluation.orders:
@@ -50,6 +77,10 @@ def audit_records(
                 evaluated_at=evaluated_at,
                 cards=tuple(cards.get(order.reference, ())),
                 knowledge=evaluation.knowledge,
+                cards_withheld=len(withheld.get(order.reference, ())),
+                silent_scenarios=silent.setting if silent else None,
+                silent_system_actions=silent.system_actions if silent else None,
+                traffic=go_live.traffic,
             )
         )
     return records
@@ -62,18 +93,28 @@ def record_hook_call(
     evaluation: Evaluation,
     started: float,
     now: datetime,
+    go_live: GoLive | None = None,
 ) -> None:
-    """Metrics and access-log facts now; the audit rows to the batched writer (`started` is the
-    `time.perf_counter()` at the start of the evaluation)."""
+    """Metrics and access-log facts now; the audit rows and gap sightings to the batched writer
+    (`started` is the `time.perf_counter()` at the start of the evaluation). Marked harness or demo
+    calls are audited with their mark but not counted in the go-live metrics."""
+    go_live = go_live or GoLive()
     latency_ms = round((time.perf_counter() - started) * 1000, 3)
-    records = audit_records(service_id, hook_instance, evaluation, latency_ms, now)
+    records = audit_records(service_id, hook_instance, evaluation, latency_ms, now, go_live)
     scenario_of = {uuid: r.scenario for r in records for uuid, _ in r.cards}
-    record_cards(service_id, evaluation.response.cards, scenario_of)
+    returned = go_live.delivery.response if go_live.delivery else evaluation.response
+    record_cards(service_id, returned.cards, scenario_of)
+    if go_live.traffic is None:
+        for r in records:
+            if r.scenario != SILENT:
+                delivery = "shown" if r.cards else "withheld" if r.cards_withheld else "no-card"
+                SCENARIO_FIRED.labels(service_id, r.scenario, delivery).inc()
     facts = request_facts()
     facts.hook_instance = hook_instance
     facts.scenarios = sorted({r.scenario for r in records if r.scenario != SILENT})
-    facts.cards = len(evaluation.response.cards)
-    writer.submit(records)
+    facts.cards = len(returned.cards)
+    rows: list[Row] = [*records, *go_live.gaps]
+    writer.submit(rows)
 
 
 def record_feedback_call(

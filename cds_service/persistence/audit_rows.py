@@ -26,6 +26,13 @@ class AuditRecord:
     evaluated_at: datetime
     cards: tuple[tuple[str, str], ...]  # (card uuid, indicator)
     knowledge: str | None = None  # version+hash of the knowledge set
+    # Go-live (SPEC §6): cards silent mode withheld for the order, the silent mode in force (`all`,
+    # `none` or scenario codes; system actions withheld or not), and the mark of a replay-harness or
+    # demo call (None: a real call).
+    cards_withheld: int = 0
+    silent_scenarios: str | None = None
+    silent_system_actions: bool | None = None
+    traffic: str | None = None
 
 
 def insert_audit(connection: Connection, records: list[AuditRecord]) -> None:
@@ -44,6 +51,11 @@ def insert_audit(connection: Connection, records: list[AuditRecord]) -> None:
                 "latency_ms": record.latency_ms,
                 "evaluated_at": record.evaluated_at.astimezone(UTC),
                 "knowledge": record.knowledge,
+                "cards_shown": len(record.cards),
+                "cards_withheld": record.cards_withheld,
+                "silent_scenarios": record.silent_scenarios,
+                "silent_system_actions": record.silent_system_actions,
+                "traffic": record.traffic,
             }
             for record in records
         ],

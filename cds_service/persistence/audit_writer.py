@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from cds_service.observability.metrics import AUDIT_DROPPED, AUDIT_QUEUED, STORE_ERRORS
+from cds_service.persistence.gaps import GapSighting
 from cds_service.persistence.store import AuditRecord
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,12 @@ log = logging.getLogger(__name__)
 MAX_RETRY_PAUSE_S = 5.0
 
 
+# What a hook call leaves to be written: its audit rows, and the vocabulary gaps it met.
+Row = AuditRecord | GapSighting
+
+
 class AuditStore(Protocol):
-    def save_audit(self, records: list[AuditRecord]) -> None: ...
+    def save_audit(self, records: list[Row]) -> None: ...
 
 
 class AuditWriter:
@@ -42,7 +47,7 @@ class AuditWriter:
         self.batch_rows = batch_rows
         self.interval_s = interval_s
         self.max_rows = max_rows
-        self._pending: list[AuditRecord] = []
+        self._pending: list[Row] = []
         self._lock = threading.Lock()  # guards _pending
         self._writing = threading.Lock()  # one batch in flight at a time, in order
         self._wake = threading.Event()
@@ -51,7 +56,7 @@ class AuditWriter:
 
     # -- the hook call's side -----------------------------------------------------------------------
 
-    def submit(self, records: list[AuditRecord]) -> None:
+    def submit(self, records: list[Row]) -> None:
         """Queue one hook call's rows (never blocks on the database)."""
         if not records:
             return
@@ -96,11 +101,16 @@ class AuditWriter:
         """Write the queue now if it holds the audit row of any of these cards."""
         wanted = set(card_uuids)
         with self._lock:
-            queued = any(uuid in wanted for r in self._pending for uuid, _ in r.cards)
+            queued = any(
+                uuid in wanted
+                for r in self._pending
+                if isinstance(r, AuditRecord)
+                for uuid, _ in r.cards
+            )
         if queued:
             self.flush()
 
-    def _requeue(self, batch: list[AuditRecord]) -> None:
+    def _requeue(self, batch: list[Row]) -> None:
         """Put a failed batch back in front of what arrived meanwhile; the oldest rows beyond the
         bound are dropped. After `close` there is no later attempt: the batch is dropped."""
         if self._stopping and self._thread is None:

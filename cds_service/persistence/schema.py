@@ -5,6 +5,7 @@ comes to have them (`cds_service/persistence/migrations`); no patient identifier
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -54,7 +55,25 @@ audit = Table(
     Column("latency_ms", Float, nullable=False),
     Column("evaluated_at", DateTime(timezone=True), nullable=False),
     Column("knowledge", String(64), nullable=True),  # version+hash of the rules that decided
-    Index("ix_audit_evaluated_at", "evaluated_at"),
+    # Go-live (SPEC §6): the cards returned for the order and those silent mode withheld, the silent
+    # mode in force (`all`, `none` or scenario codes; whether system actions were withheld), and the
+    # mark of a replay-harness or demo call (NULL: a real one), kept out of every report.
+    Column("cards_shown", Integer, nullable=False, server_default="0"),
+    Column("cards_withheld", Integer, nullable=False, server_default="0"),
+    Column("silent_scenarios", String(1024), nullable=True),
+    Column("silent_system_actions", Boolean, nullable=True),
+    Column("traffic", String(16), nullable=True),
+    # The firing report's covering index: a window of evaluated_at, read without the table.
+    Index(
+        "ix_audit_report",
+        "evaluated_at",
+        "traffic",
+        "scenario",
+        "knowledge",
+        "hook_instance",
+        "cards_shown",
+        "cards_withheld",
+    ),
     Index("ix_audit_hook_instance", "hook_instance"),
 )
 
@@ -73,4 +92,44 @@ jwt_replay = Table(
     metadata,
     Column("token_key", String(64), primary_key=True),
     Column("expires_at", Float, nullable=False, index=True),
+)
+
+# Vocabulary gaps (SPEC §6, cds_service/persistence/gaps.py): what the service met and could not read
+# (an imaging-looking order name or code, a word), one row each per knowledge folder, and the hook
+# calls it was met in, with a salted hash of the patient id (never the id), kept for a retention
+# period. Shown only once met for enough distinct patients.
+vocabulary_gap = Table(
+    "vocabulary_gap",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("knowledge", String(128), nullable=False),  # the folder, hooks/<knowledge>/
+    Column("kind", String(16), nullable=False),  # order-name, order-code, word, reason-code
+    Column("system", String(256), nullable=False),  # a code's system; "" for names and words
+    Column("term", String(300), nullable=False),
+    Column("text", String(300), nullable=False),
+    UniqueConstraint("knowledge", "kind", "system", "term", name="uq_vocabulary_gap"),
+)
+
+gap_sighting = Table(
+    "vocabulary_gap_sighting",
+    metadata,
+    Column(
+        "gap_id",
+        Integer,
+        ForeignKey("vocabulary_gap.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("hook_instance", String(256), primary_key=True),
+    Column("patient_hash", String(64), nullable=False),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+    Column("scenario", String(64), nullable=True),
+    Index("ix_vocabulary_gap_sighting_seen_at", "seen_at"),
+)
+
+# The salt of the patient hash when CDS_GAP_SALT is not set: made at random on first use.
+gap_salt = Table(
+    "vocabulary_gap_salt",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("salt", String(128), nullable=False),
 )

@@ -5,6 +5,8 @@ engines and their durability; the tables are in `schema`, bringing a database to
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, func, select
@@ -13,6 +15,7 @@ from sqlalchemy.pool import StaticPool
 from cds_service.persistence import migrations
 from cds_service.persistence.audit_rows import AuditRecord, insert_audit
 from cds_service.persistence.feedback import OfferedReasons, SavedFeedback, insert_feedback
+from cds_service.persistence.gaps import PRUNE_EVERY, GapSighting, prune, save_sightings, store_salt
 from cds_service.persistence.schema import audit, audit_card, feedback, metadata
 from cds_service.wire import FeedbackItem
 
@@ -30,8 +33,15 @@ __all__ = [
 
 
 class FeedbackStore:
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str, *, gap_salt: str | None = None, gap_retention_days: int = 90
+    ) -> None:
         self.url = url
+        # Vocabulary gaps (persistence/gaps.py): the salt of the patient hash (None: the store's
+        # own), how long sightings are kept, and when this process last deleted older ones.
+        self.gap_salt = gap_salt
+        self.gap_retention = timedelta(days=gap_retention_days)
+        self._pruned_at: datetime | None = None
         if url == "sqlite://" or (url.startswith("sqlite://") and ":memory:" in url):
             # One shared connection, or every pooled thread would see its own empty database.
             self.engine: Engine = create_engine(
@@ -76,14 +86,33 @@ class FeedbackStore:
         with self.engine.begin() as connection:
             return insert_feedback(connection, service_id, items, offered)
 
-    def save_audit(self, records: list[AuditRecord]) -> None:
-        """Store a batch of audit rows in one transaction (`audit_rows.insert_audit`)."""
+    def save_audit(self, records: Sequence[AuditRecord | GapSighting]) -> None:
+        """Store a batch of audit rows (`audit_rows.insert_audit`) and vocabulary gap sightings
+        (`gaps.save_sightings`) in one transaction; sightings older than the retention period are
+        deleted at most once an hour (of the sightings' own clock)."""
         if not records:
             return
+        rows = [r for r in records if isinstance(r, AuditRecord)]
+        sightings = [r for r in records if isinstance(r, GapSighting)]
+        salt = self._salt() if sightings else ""
         with self.audit_engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-            insert_audit(connection, records)
+            if rows:
+                insert_audit(connection, rows)
+            if sightings:
+                save_sightings(connection, sightings, salt)
+                latest = max(s.seen_at for s in sightings)
+                if self._pruned_at is None or latest - self._pruned_at >= PRUNE_EVERY:
+                    prune(connection, latest - self.gap_retention)
+                    self._pruned_at = latest
+
+    def _salt(self) -> str:
+        """CDS_GAP_SALT, else the store's own (committed before any worker hashes with it)."""
+        if self.gap_salt is None:
+            with self.engine.begin() as connection:
+                self.gap_salt = store_salt(connection)
+        return self.gap_salt
 
     # -- reads --------------------------------------------------------------------------------------
 

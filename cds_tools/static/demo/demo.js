@@ -52,7 +52,12 @@ class HttpError extends Error {
 async function call(url, options = {}) {
   const response = await fetch(url, {
     ...options,
-    headers: { Accept: "application/json", ...(options.body ? { "Content-Type": "application/json" } : {}) },
+    // X-CDS-Traffic marks the demo's calls: the service keeps them out of its analytics and reports.
+    headers: {
+      Accept: "application/json",
+      "X-CDS-Traffic": "demo",
+      ...(options.body ? { "Content-Type": "application/json" } : {}),
+    },
   });
   const text = await response.text();
   let body = null;
