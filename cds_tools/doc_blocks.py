@@ -48,7 +48,7 @@ def evaluate_pretty() -> str:
     """What `cds-service evaluate SAMPLE_FIXTURE --pretty` prints."""
     from typer.testing import CliRunner
 
-    from cds_service.cli import cli
+    from cds_tools.cli import cli
 
     result = CliRunner().invoke(
         cli, ["evaluate", str(ROOT / SAMPLE_FIXTURE), "--pretty", "--now", SAMPLE_NOW]

@@ -109,7 +109,7 @@ def test_services_named_in_the_docs_exist(settings: Settings) -> None:
 def test_commands_named_in_the_docs_exist() -> None:
     from typer.main import get_command
 
-    from cds_service.cli import cli
+    from cds_tools.cli import cli
 
     group: Any = get_command(cli)
     commands = set(group.commands)

@@ -11,9 +11,9 @@ from typing import Any
 from typer.testing import CliRunner
 
 from cds_service.api.app import create_app
-from cds_service.cli import cli
 from cds_service.config import Settings
 from cds_service.pipeline.pama import PAMA_EXTENSION
+from cds_tools.cli import cli
 from cds_tools.fixtures import FIXTURES_DIR, fixture_paths
 from cds_tools.replay import compare, observed_outcome, service_base_url
 from tests.demo_helpers import running_server, without_auth

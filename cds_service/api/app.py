@@ -5,13 +5,15 @@ ASGI entry point is `cds_service.asgi:app`."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+from importlib.metadata import entry_points
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
@@ -40,15 +42,18 @@ log = logging.getLogger("cds_service")
 _COLLECTED = False
 
 
-def _install_demo(app: FastAPI) -> None:
-    """The /demo page is developer tooling (cds_tools): served from a checkout or a full install, and
-    simply absent from an image that ships the runtime package only."""
-    try:
-        from cds_tools.demo import router
-    except ImportError:
-        log.info("demo_page_unavailable")
-        return
-    app.include_router(router)
+@functools.cache
+def _tool_routers() -> tuple[APIRouter, ...]:
+    """Routers that installed tooling declares under the entry-point group `cds_service.routers`
+    (cds_tools declares the /demo page): the runtime never imports the tooling, and an install
+    without it simply has no such pages."""
+    routers = []
+    for entry in entry_points(group="cds_service.routers"):
+        try:
+            routers.append(entry.load())
+        except ImportError:
+            log.info("tool_router_unavailable", extra={"entry_point": entry.value})
+    return tuple(routers)
 
 
 def _install_docs(app: FastAPI) -> None:
@@ -144,7 +149,8 @@ def create_app(
     app.include_router(analytics_page_router)
     app.include_router(go_live_router)
     _install_docs(app)
-    _install_demo(app)
+    for router in _tool_routers():
+        app.include_router(router)
     install_security(app, settings, runtime.store.engine)
     install_operations(app)  # last: its access log is the outermost middleware, 401s included
     return app
