@@ -1,5 +1,7 @@
 # The CDS service image: uvicorn with several workers (docker/start.sh). Also runs the demo loader
-# of docker-compose.yml (docker/load_fhir_server.py).
+# of docker-compose.yml (docker/load_fhir_server.py). It ships the tooling and the fixtures too, so
+# the command line works inside it as documented (`cds-service evaluate`, `render`, `replay`,
+# `knowledge diff`); tests/test_image.py installs this file set and runs it.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -10,11 +12,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
 COPY cds_service ./cds_service
+COPY cds_tools ./cds_tools
 COPY hooks ./hooks
 RUN pip install .
 
 COPY docker ./docker
-COPY fixtures/fhir-server ./fixtures/fhir-server
+COPY fixtures ./fixtures
 RUN useradd --system --uid 10001 --home-dir /app cds && mkdir -p /app/var && chown cds /app/var
 
 ENV CDS_HOOKS_DIR=/app/hooks \

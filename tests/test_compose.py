@@ -108,7 +108,7 @@ def test_image_runs_several_workers_with_multiprocess_metrics() -> None:
     assert "cds_service.asgi:app" in start and "--no-access-log" in start
     assert '--workers "${WEB_CONCURRENCY' in start
     assert 'rm -rf "$PROMETHEUS_MULTIPROC_DIR"' in start
-    assert "COPY fixtures/fhir-server" in DOCKERFILE and "CDS_HOOKS_DIR=/app/hooks" in DOCKERFILE
+    assert "COPY fixtures ./fixtures" in DOCKERFILE and "CDS_HOOKS_DIR=/app/hooks" in DOCKERFILE
 
 
 def _loader_base_url() -> str:
