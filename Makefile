@@ -1,7 +1,8 @@
 # Two commands do everything on a fresh machine with Python 3.11+ and make:
 #   make run    start the service on http://127.0.0.1:8080 (embedded SQLite, auth off for local use);
 #               make run PORT=9000 HOST=0.0.0.0 to choose where it listens
-#   make test   lint, type-check and run the whole test suite
+#   make test   lint, type-check, check the import layers (lint-imports), then the fast tier, then
+#               the slow tiers
 #   make test-fast  the fast tier only (no browser, PostgreSQL, fuzz, slow, chaos, real or hostile
 #               FHIR server tests): seconds
 #   make fuzz   the long fuzz run (docs/security.md), beyond the fuzzing inside `make test`
@@ -16,6 +17,8 @@ STAMP := $(VENV)/.deps-stamp
 PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8080
+# The test tiers behind markers (pyproject.toml); the fast tier is everything else.
+SLOW_TIERS := browser or postgres or fuzz or slow or chaos or fhirserver or hostile
 
 BENCH_STAMP := $(VENV)/.bench-stamp
 # The real FHIR server of the tests (Medplum's engine on Node.js), from its committed lock file.
@@ -46,10 +49,12 @@ test: $(STAMP) $(FHIR_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy cds_service
-	$(BIN)/pytest
+	$(BIN)/lint-imports
+	$(BIN)/pytest -m "not ($(SLOW_TIERS))"
+	$(BIN)/pytest -m "$(SLOW_TIERS)"
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not browser and not postgres and not fuzz and not slow and not chaos and not fhirserver and not hostile"
+	$(BIN)/pytest -m "not ($(SLOW_TIERS))"
 
 # The demo page in Chromium (Debian's): refreshes docs/images/ from the screenshot test.
 screenshots: $(STAMP)

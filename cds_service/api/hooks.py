@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from cds_service.api.bookkeeping import GoLive, record_feedback_call, record_hook_call
 from cds_service.api.deps import RuntimeDep, runtime_of
 from cds_service.api.routing import CdsRoute, DirectRoute
 from cds_service.errors import CdsError
@@ -17,7 +18,6 @@ from cds_service.golive.record import vocabulary_gaps
 from cds_service.golive.traffic import TRAFFIC_HEADER, traffic_mark
 from cds_service.knowledge import Scenario
 from cds_service.observability.logs import hook_instance
-from cds_service.persistence.audit import GoLive, record_feedback_call, record_hook_call
 from cds_service.persistence.store import SavedFeedback
 from cds_service.pipeline.evaluate import evaluate
 from cds_service.security.fhir_servers import check_fhir_server

@@ -7,11 +7,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cds_service.config import Settings
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.model import Thresholds
+
+if TYPE_CHECKING:  # the engine reads the settings it is given; it never loads them
+    from cds_service.config import Settings
 
 IdFactory = Callable[[], str]
 

@@ -20,7 +20,7 @@ from cds_service.persistence.store import AuditRecord
 from cds_service.pipeline.evaluate import Evaluation
 from cds_service.wire import Card, FeedbackItem
 
-# cards.py names the decision's draft order here, which is how a card is mapped back to its decision.
+# render.py names a card's draft order here: how a card is mapped back to its decision.
 DRAFT_ORDER_EXTENSION = "pdph-imaging.draft-order"
 SILENT = "none"
 
