@@ -12,14 +12,17 @@
     └── KnowledgeError        a knowledge file is wrong; stops start-up (and `knowledge check`)
                               with one line naming the file, the key and the problem
 
-Every error answered over HTTP has the body `{"error": <code>, "message": <text>, "details": [...]}`.
-The mapping to HTTP responses is in one place: `cds_service/api/errors.py`."""
+Every error answered over HTTP has the body `{"error": <code>, "message": <text>, "details": [...]}`
+and its class's status: `error_response` is the one way an error becomes an HTTP answer, from a
+route's handler (`cds_service/api/errors.py`, which also maps foreign exceptions) or a middleware."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
+from starlette.responses import JSONResponse
 
 
 class ServiceError(Exception):
@@ -123,6 +126,10 @@ class KnowledgeError(ServiceError, ValueError):
 
     def __init__(self, message: str) -> None:
         super().__init__(f"invalid knowledge: {message}")
+
+
+def error_response(error: ServiceError, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers=dict(headers or {}))
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, str]]:

@@ -1,26 +1,31 @@
-"""The one place where errors become HTTP responses (the hierarchy: cds_service/errors.py). Every
-answer has the body `{"error": <code>, "message": <text>, "details": [...]}`; never a trace."""
+"""The app's error handlers: which exception becomes which error (the hierarchy and its one
+`error_response`: cds_service/errors.py). Every answer has the body `{"error": <code>, "message":
+<text>, "details": [...]}`; never a trace."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds_service.api.routing import RAW_BODY
-from cds_service.errors import CdsError, DataUnavailable, ServiceError, validation_details
+from cds_service.errors import (
+    CdsError,
+    DataUnavailable,
+    ServiceError,
+    error_response,
+    validation_details,
+)
+from cds_service.observability.metrics import STORE_ERRORS
 
 log = logging.getLogger("cds_service")
-
-
-def error_response(error: ServiceError, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error.body(), status_code=error.status, headers=dict(headers or {}))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -47,6 +52,15 @@ def install_error_handlers(app: FastAPI) -> None:
         code = getattr(exc, "error", "http-error")  # a routing error that names itself
         error = CdsError(exc.status_code, code, str(exc.detail))
         return error_response(error, exc.headers)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def store_unavailable(_: Request, exc: SQLAlchemyError) -> JSONResponse:
+        STORE_ERRORS.labels("request").inc()
+        log.error("store_unavailable", extra={"error_class": type(exc).__name__})
+        error = CdsError(
+            503, "store-unavailable", "The feedback store is unavailable; retry later."
+        )
+        return error_response(error, {"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -1,5 +1,5 @@
 """Operations endpoints (`/readyz`, `/metrics`, `/analytics/overrides`) and their wiring into the app:
-`install_operations(app)` adds the router, the access-log middleware and the store-failure handler.
+`install_operations(app)` adds the router and the access-log middleware.
 These are ordinary app routes, so app-wide dependencies and middleware (authentication) apply."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -78,16 +78,8 @@ async def analytics_overrides(
     return await anyio.to_thread.run_sync(override_summary, runtime.store.engine, start, end)
 
 
-async def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    STORE_ERRORS.labels("request").inc()
-    log.error("store_unavailable", extra={"error_class": type(exc).__name__})
-    error = CdsError(503, "store-unavailable", "The feedback store is unavailable; retry later.")
-    return JSONResponse(error.body(), status_code=503, headers={"Retry-After": "5"})
-
-
 def install_operations(app: FastAPI) -> None:
     """Call last in create_app, so the access log wraps every other middleware and logs its answers
     (401s included)."""
     app.include_router(router)
-    app.add_exception_handler(SQLAlchemyError, _store_unavailable)
     app.add_middleware(AccessLogMiddleware, services=list(runtime_of(app).services))

@@ -9,19 +9,12 @@ from collections.abc import Iterable
 import anyio
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cds_service.errors import AuthFailure, CdsError
+from cds_service.errors import AuthFailure, CdsError, error_response
 from cds_service.security.auth import Authenticator
 
 log = logging.getLogger(__name__)
-
-
-def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(CdsError(status, code, message).body(), status_code=status, headers=headers)
 
 
 class AuthMiddleware:
@@ -60,9 +53,7 @@ class AuthMiddleware:
         challenge = (
             "Bearer" if failure.code == "missing-authorization" else 'Bearer error="invalid_token"'
         )
-        response = error_response(
-            401, failure.code, failure.message, {"WWW-Authenticate": challenge}
-        )
+        response = error_response(failure, {"WWW-Authenticate": challenge})
         await response(scope, receive, send)
 
     async def _refusal(self, scope: Scope) -> AuthFailure | None:
@@ -129,9 +120,10 @@ class BodySizeLimitMiddleware:
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:
             if not (declared.isascii() and declared.isdigit()):
-                await error_response(
+                invalid = CdsError(
                     400, "invalid-content-length", "Content-Length must be a number."
-                )(scope, receive, send)
+                )
+                await error_response(invalid)(scope, receive, send)
                 return
             if int(declared) > self.max_bytes:
                 await _drain(receive)
@@ -174,10 +166,8 @@ class BodySizeLimitMiddleware:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         log.warning("request_too_large", extra={"max_bytes": self.max_bytes})
-        response = error_response(
-            413,
-            "body-too-large",
-            f"The request body exceeds the limit of {self.max_bytes} bytes.",
-            {"Connection": "close"},
+        too_large = CdsError(
+            413, "body-too-large", f"The request body exceeds the limit of {self.max_bytes} bytes."
         )
+        response = error_response(too_large, {"Connection": "close"})
         await response(scope, receive, send)
