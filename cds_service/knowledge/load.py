@@ -25,6 +25,7 @@ from cds_service.knowledge.model import (
     CodeEntry,
     Concept,
     ImagingFile,
+    LexiconFile,
     MeasurementConcept,
     Rating,
     RatingCell,
@@ -46,6 +47,7 @@ class Knowledge:
         rules: RulesFile,
         cards: CardsFile,
         content_hash: str = "unhashed",
+        lexicon: LexiconFile | None = None,
     ) -> None:
         self.cards = cards
         # Finding groups (rules.yaml) as sets, computed once: the predicates read them per order.
@@ -95,8 +97,10 @@ class Knowledge:
                 systems,
             )
 
+        self.lexicon = lexicon
+        self.icd10cm_release = icd10cm_release().release
         self.procedures = index(valuesets.procedures)
-        self.findings = index(valuesets.findings)
+        self.findings = index(_with_lexicon(valuesets.findings, lexicon))
         self.temperature = index({"body-temperature": valuesets.body_temperature})
         self.gcs = index({"glasgow-coma-score": valuesets.glasgow_coma_score})
         bp = valuesets.blood_pressure
@@ -164,6 +168,28 @@ class Knowledge:
 
     def coding_system(self, name: str) -> str:
         return self.systems.uri(name)
+
+
+def _with_lexicon(findings: dict[str, Concept], lexicon: LexiconFile | None) -> dict[str, Concept]:
+    """The findings with the phrases lexicon.yaml read from the terminology, each concept's as one
+    more expression (one alternation, not hundreds of patterns to try)."""
+    if lexicon is None:
+        return findings
+    for key, entry in lexicon.concepts.items():
+        _require(key in findings, f"lexicon.yaml: concepts.{key}: unknown finding")
+        for i, phrase in enumerate(entry.phrases):
+            try:
+                re.compile(phrase)
+            except re.error as exc:
+                _require(False, f"lexicon.yaml: concepts.{key}.phrases[{i}]: {exc}")
+    return {
+        key: concept.model_copy(
+            update={"text": [*concept.text, "|".join(f"(?:{p})" for p in entry.phrases)]}
+        )
+        if (entry := lexicon.concepts.get(key)) is not None and entry.phrases
+        else concept
+        for key, concept in findings.items()
+    }
 
 
 def _validate_systems(valuesets: ValueSetsFile, imaging: ImagingFile) -> None:
@@ -339,7 +365,7 @@ def _require(condition: bool, message: str) -> None:
         raise KnowledgeError(message)
 
 
-KNOWLEDGE_FILES = ("valuesets.yaml", "imaging.yaml", "rules.yaml", "cards.yaml")
+KNOWLEDGE_FILES = ("valuesets.yaml", "imaging.yaml", "rules.yaml", "cards.yaml", "lexicon.yaml")
 
 
 # libyaml's loader where PyYAML was built with it (the wheels are): ten times faster to start.
@@ -349,12 +375,14 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _COMPILED: dict[tuple[str, str], Knowledge] = {}
 
 
-def load_knowledge(folder: Path) -> Knowledge:
+def load_knowledge(folder: Path, lexicon: bool = True) -> Knowledge:
     """Load and validate the knowledge files of one folder. Every mistake is a KnowledgeError of one
-    line naming the file, the key and the problem."""
+    line naming the file, the key and the problem. `lexicon=False` leaves lexicon.yaml out (the
+    builder of that file reads the concepts' own words)."""
     digest = hashlib.sha256()
     raws: dict[str, bytes] = {}
-    for name in KNOWLEDGE_FILES:
+    names = KNOWLEDGE_FILES if lexicon else KNOWLEDGE_FILES[:-1]
+    for name in names:
         path = folder / name
         try:
             raws[name] = path.read_bytes()
@@ -373,8 +401,14 @@ def load_knowledge(folder: Path) -> Knowledge:
             where = f" line {mark.line + 1}" if mark else ""
             raise KnowledgeError(f"{folder / name}:{where}: not valid YAML") from None
     models: list[BaseModel] = []
-    schemas: tuple[type[BaseModel], ...] = (ValueSetsFile, ImagingFile, RulesFile, CardsFile)
-    for name, model in zip(KNOWLEDGE_FILES, schemas, strict=True):
+    schemas: tuple[type[BaseModel], ...] = (
+        ValueSetsFile,
+        ImagingFile,
+        RulesFile,
+        CardsFile,
+        LexiconFile,
+    )
+    for name, model in zip(names, schemas, strict=False):
         try:
             models.append(model.model_validate(data[name]))
         except ValidationError as exc:
@@ -384,10 +418,14 @@ def load_knowledge(folder: Path) -> Knowledge:
             raise KnowledgeError(
                 f"{path_of(folder, name)}: {where}: {first['msg']}{more}"
             ) from None
-    valuesets, imaging, rules, cards = models
+    valuesets, imaging, rules, cards, *rest = models
     assert isinstance(valuesets, ValueSetsFile) and isinstance(imaging, ImagingFile)
     assert isinstance(rules, RulesFile) and isinstance(cards, CardsFile)
-    knowledge = _COMPILED[key] = Knowledge(valuesets, imaging, rules, cards, digest.hexdigest())
+    words = rest[0] if rest else None
+    assert words is None or isinstance(words, LexiconFile)
+    knowledge = _COMPILED[key] = Knowledge(
+        valuesets, imaging, rules, cards, digest.hexdigest(), words
+    )
     return knowledge
 
 
