@@ -184,9 +184,9 @@ def _with_lexicon(findings: dict[str, Concept], lexicon: LexiconFile | None) -> 
                 _require(False, f"lexicon.yaml: concepts.{key}.phrases[{i}]: {exc}")
     return {
         key: concept.model_copy(
-            update={"text": [*concept.text, "|".join(f"(?:{p})" for p in entry.phrases)]}
+            update={"text": [*concept.text, "|".join(f"(?:{p})" for p in found.phrases)]}
         )
-        if (entry := lexicon.concepts.get(key)) is not None and entry.phrases
+        if (found := lexicon.concepts.get(key)) is not None and found.phrases
         else concept
         for key, concept in findings.items()
     }
@@ -317,12 +317,12 @@ def _validate_references(k: Knowledge) -> None:
     for study_code in k.imaging.codes:
         _require(study_code.study in studies, f"imaging code {study_code.code}: unknown study")
     part_names = {f"{part}.{key}" for part, table in k.imaging_text.items() for key in table}
-    for key, rules in (("classify", k.imaging.classify), ("refine", k.imaging.refine)):
-        for number, rule in enumerate(rules):
+    for key, classify in (("classify", k.imaging.classify), ("refine", k.imaging.refine)):
+        for number, line in enumerate(classify):
             where = f"imaging.yaml: {key}[{number}]"
-            unknown_parts = sorted(set(rule.parts_named()) - part_names)
+            unknown_parts = sorted(set(line.parts_named()) - part_names)
             _require(not unknown_parts, f"{where}: unknown parts {unknown_parts}")
-            unknown_studies = sorted(set(rule.studies() + rule.from_) - set(studies))
+            unknown_studies = sorted(set(line.studies() + line.from_) - set(studies))
             _require(not unknown_studies, f"{where}: unknown studies {unknown_studies}")
     for key, orderable in orderables.items():
         _require(orderable.study is None or orderable.study in studies, f"orderable {key}: study")
