@@ -19,6 +19,7 @@ import httpx
 from cds_service.config import Settings
 from cds_service.golive.traffic import REPLAY, TRAFFIC_HEADER
 from cds_service.pipeline.pama import PAMA_EXTENSION
+from cds_service.text_table import text_table
 from cds_tools.fixtures import load_fixture
 
 RATING_ABBREVIATIONS = {
@@ -250,7 +251,7 @@ def results_table(results: Sequence[FixtureResult]) -> str:
     for r in results:
         cards, actions = outcome_cells(r.observed) if r.observed is not None else ("error", "-")
         rows.append(["PASS" if r.passed else "FAIL", r.name, cards, actions])
-    lines = [format_table(["result", "fixture", "cards (observed)", "PAMA rating"], rows)]
+    lines = [text_table(["result", "fixture", "cards (observed)", "PAMA rating"], rows)]
     failures = [r for r in results if not r.passed]
     for r in failures:
         lines.append("")
@@ -288,7 +289,7 @@ def response_table(response: dict[str, Any]) -> str:
                 ]
             )
         lines.append(
-            format_table(
+            text_table(
                 ["#", "indicator", "scenario", "rating", "hours", "draft order", "suggestions"],
                 rows,
             )
@@ -300,12 +301,3 @@ def response_table(response: dict[str, Any]) -> str:
     lines.append(f"System actions: {len(actions)}")
     lines += [f"  update {a['draftOrder']}: PAMA rating {a['pamaRating']}" for a in actions]
     return "\n".join(lines)
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])

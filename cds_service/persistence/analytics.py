@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select
 
 from cds_service.knowledge import Scenario
 from cds_service.persistence.store import audit, audit_card, feedback
+from cds_service.text_table import text_table
 
 DEFAULT_WINDOW = timedelta(days=30)
 UNKNOWN_SCENARIO = "unknown"
@@ -135,19 +136,11 @@ def format_table(summary: OverrideSummary) -> str:
     t = summary.total
     rows.append(("total", "", str(t.shown), str(t.accepted), str(t.overridden)))
     header = ("scenario", "override reason", "shown", "accepted", "overridden")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(5)]
-
-    def line(row: tuple[str, ...]) -> str:
-        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
-        cells += [cell.rjust(width) for cell, width in zip(row[2:], widths[2:], strict=True)]
-        return "  ".join(cells).rstrip()
-
     title = (
         f"Cards shown, accepted and overridden from {_instant(summary.since)} "
         f"to {_instant(summary.until)}"
     )
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([title, "", line(header), rule, *(line(r) for r in rows)])
+    return "\n".join([title, "", text_table(header, rows, numeric=(2, 3, 4))])
 
 
 def _instant(value: datetime) -> str:
