@@ -1,7 +1,8 @@
 """Security around the hook endpoints: EHR authentication (JWT), replay cache, CORS and body limits.
 
 `install_security` adds the middleware when the app is built; `security_lifespan` runs inside the
-app's lifespan (it opens the key-set HTTP client and creates the shared replay table)."""
+app's lifespan (it opens the key-set HTTP client). The shared replay cache's table is the store's,
+created by its migrations."""
 
 from __future__ import annotations
 
