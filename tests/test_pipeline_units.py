@@ -10,8 +10,14 @@ from cds_service.fhir.time import Instant, Precision
 from cds_service.knowledge import Knowledge, Scenario
 from cds_service.pipeline.config import EvaluationConfig
 from cds_service.pipeline.decide import decide
-from cds_service.pipeline.facts import Finding, PatientFacts, ProcedureEvent, patient_facts
-from cds_service.pipeline.orders import ImagingOrder, OrderReason
+from cds_service.pipeline.domain import (
+    Finding,
+    ImagingOrder,
+    OrderReason,
+    PatientFacts,
+    ProcedureEvent,
+)
+from cds_service.pipeline.facts import patient_facts
 from cds_service.pipeline.render import render_cards
 from cds_service.wire import without_empty
 from tests.builders import lumbar_puncture, pdph

@@ -207,3 +207,21 @@ def test_thunderclap_counts_a_ct_head_of_the_last_6_hours(hours_ago: float, adds
     )
     assert decision.scenario is Scenario.THUNDERCLAP
     assert bool(cards) is adds_ct and (actions(cards) == {"create"}) is adds_ct
+
+
+@pytest.mark.parametrize("hour", [0, 11, 23])
+def test_a_date_only_record_of_today_is_never_in_the_future(hour: int) -> None:
+    """A Condition or a puncture dated today (date only) counts at any time of day: it is in the
+    future only when even its earliest instant is."""
+    now = NOW.replace(hour=hour, minute=5)
+    today = now.date().isoformat()
+    meningitis = condition(concept(text="meningitis"), today)
+    lp_today = procedure(concept(CPT, "62270"), today)
+    lp = procedure(concept(CPT, "62270"), at(30, now))
+    headache_since = condition(concept(ICD10CM, "G97.1"), at(1, now))
+    for resources, expected in (
+        ([lp, headache_since, meningitis], Scenario.PDPH_ACUTE_RED_FLAGS),
+        ([lp_today, condition(concept(ICD10CM, "G97.1"), today)], Scenario.PDPH_ACUTE),
+    ):
+        evaluation = evaluate_now(hook_request([MRI], resources, hook="order-select"), now=now)
+        assert evaluation.decisions[0].scenario is expected, (hour, expected)

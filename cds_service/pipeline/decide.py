@@ -7,40 +7,22 @@ module holds the small fixed set of predicates it composes, each a question abou
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cds_service.fhir.time import hours_between
 from cds_service.knowledge import Knowledge, Rating, RatingCell, Scenario
 from cds_service.knowledge.model import Thresholds
 from cds_service.knowledge.predicates import PREDICATES
-from cds_service.pipeline.facts import Finding, PatientFacts, ProcedureEvent
-from cds_service.pipeline.history import PriorStudy
-from cds_service.pipeline.orders import ImagingOrder, OrderReason
-
-
-@dataclass(frozen=True)
-class Decision:
-    order: ImagingOrder
-    scenario: Scenario
-    rating: RatingCell
-    hours_since_puncture: float | None
-    puncture: ProcedureEvent | None
-    blood_patch: ProcedureEvent | None
-    evidence: list[Finding]  # the headache evidence relied on
-    red_flags: list[Finding]
-    age_known: bool
-    # Words of the order's reason or note, or of a recent record text, that no rule accounts for
-    # (SPEC §2, fail-safe rule): while there are any, no card discourages imaging or rates the order.
-    uninterpreted: list[str] = field(default_factory=list)
-    variant: str | None = None  # the scenario variant that applies (rules.yaml `variants`)
-    # False when the card would discourage imaging (a usually-not-appropriate rating, a cancel or a
-    # replace) while words remain uninterpreted: the card is then only information and the order is
-    # not rated (SPEC §2, fail-safe rule).
-    understood: bool = True
-    # Pregnant now, not after delivery: no gadolinium, no radiation to the spine suggested (SPEC §2).
-    pregnant: bool = False
-    prior: PriorStudy | None = None  # the earlier study the decision relied on, for the card
+from cds_service.pipeline.domain import (
+    Decision,
+    Finding,
+    ImagingOrder,
+    OrderReason,
+    PatientFacts,
+    PriorStudy,
+    ProcedureEvent,
+)
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ import httpx
 from cds_service.errors import CdsError
 from cds_service.knowledge.registry import HookService
 from cds_service.pipeline.config import EvaluationConfig
-from cds_service.pipeline.decide import Decision, decide
+from cds_service.pipeline.decide import decide
+from cds_service.pipeline.domain import Decision, ImagingOrder
 from cds_service.pipeline.facts import patient_facts
 from cds_service.pipeline.orders import (
-    ImagingOrder,
     draft_imaging_orders,
     draft_resources,
     order_reason,

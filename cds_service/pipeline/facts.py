@@ -50,64 +50,30 @@ from cds_service.knowledge.terminology import (
 )
 from cds_service.observability.metrics import ANOMALIES
 from cds_service.pipeline.classify import classify_study
-from cds_service.pipeline.history import MYELOGRAPHY, PriorStudy, prior_studies
+from cds_service.pipeline.domain import (
+    Finding,
+    PatientFacts,
+    PriorStudy,
+    ProcedureEvent,
+    UnreadWords,
+)
+from cds_service.pipeline.history import MYELOGRAPHY, prior_studies
 
 log = logging.getLogger(__name__)
 
 CLOCK_SKEW = timedelta(minutes=10)
+
+
+def _within(at: Instant, oldest: datetime, now: datetime) -> bool:
+    """Not older than `oldest` and not in the future: a date-only value (an interval, SPEC §2) is in
+    the future only when its earliest instant is (a Condition dated today counts today)."""
+    return oldest <= at.at and at.first <= now + CLOCK_SKEW
 _INACTIVE_CLINICAL = {"inactive", "remission", "resolved"}
 _ACTIVE_CLINICAL = {"active", "recurrence", "relapse"}
 _UNTRUSTED_VERIFICATION = {"refuted", "entered-in-error"}
 _OBSERVATION_STATUSES = {"final", "amended", "corrected", "preliminary"}
 # FHIR R4 statuses of a procedure that happened (SPEC §2), plus `aborted`, their DSTU2/STU3 name.
 PROCEDURE_STATUSES = {"completed", "in-progress", "stopped", "aborted"}
-
-
-@dataclass(frozen=True)
-class ProcedureEvent:
-    description: str
-    at: Instant
-    # True when only a lower bound is known (a post-puncture diagnosis standing for the puncture).
-    lower_bound: bool = False
-    study_type: str | None = None  # set when the procedure is also an imaging study (myelography)
-
-    @property
-    def exact(self) -> bool:
-        return self.at.is_exact and not self.lower_bound
-
-
-@dataclass(frozen=True)
-class Finding:
-    kind: str
-    description: str
-    at: Instant | None
-    # "problem list", "observation", "imaging report", "order reason", "order note", "order name"
-    origin: str
-
-
-@dataclass(frozen=True)
-class UnreadWords:
-    """Words of a recent record text that no rule accounts for (SPEC §2, fail-safe rule): while any
-    remain, no card may discourage imaging. `obstetric_only` words (an abdominal exam) count only in
-    a pregnant or postpartum patient."""
-
-    words: tuple[str, ...]
-    origin: str  # "problem list" or "observation"
-    obstetric_only: bool = False
-
-
-@dataclass(frozen=True)
-class PatientFacts:
-    age_years: int | None
-    punctures: list[ProcedureEvent] = field(default_factory=list)  # most recent first
-    uncertain_punctures: list[str] = field(default_factory=list)  # descriptions: time unknown
-    blood_patches: list[ProcedureEvent] = field(default_factory=list)  # most recent first
-    findings: list[Finding] = field(default_factory=list)
-    studies: list[PriorStudy] = field(default_factory=list)  # imaging done, most recent first
-    unread: list[UnreadWords] = field(default_factory=list)
-
-    def kinds(self) -> set[str]:
-        return {f.kind for f in self.findings}
 
 
 def _coding_code(concept: Any) -> str | None:
@@ -163,14 +129,14 @@ def _procedures(
         # A blood patch is a treatment, not a new puncture (SPEC §2), whatever else its text says.
         is_patch = _PATCH in kinds
         is_puncture = not is_patch and _PUNCTURE in kinds
-        if _DELIVERY in kinds and (at is None or delivered_since <= at.at <= now + CLOCK_SKEW):
+        if _DELIVERY in kinds and (at is None or _within(at, delivered_since, now)):
             # An undated delivery may be recent: postpartum, the cautious reading.
             found.deliveries.append(Finding(_POSTPARTUM, description, at, "procedure"))
         if at is None:
             if is_puncture:
                 found.uncertain.append(description)
             continue
-        if at.at > now + CLOCK_SKEW or at.at < oldest or not (is_patch or is_puncture):
+        if not _within(at, oldest, now) or not (is_patch or is_puncture):
             continue
         study = classify_study(resource.get("code"), k)
         (found.patches if is_patch else found.punctures).append(
@@ -221,7 +187,7 @@ def _conditions(
     for item in read_resources(raw, ConditionView, relevant):
         at = _condition_time(item.model)
         active = _coding_code(item.raw.get("clinicalStatus")) in _ACTIVE_CLINICAL
-        if at is not None and at.at > now + CLOCK_SKEW:
+        if at is not None and at.first > now + CLOCK_SKEW:
             continue
         for kind in match(item.raw.get("code"), k.findings):
             description = describe(item.raw.get("code"), k.finding_display(kind))
@@ -383,7 +349,7 @@ def _observations(
     findings: list[Finding] = []
     for item in read_resources(raw, ObservationView, relevant):
         at = _observation_time(item.model)
-        if at is None or not oldest <= at.at <= now + CLOCK_SKEW:
+        if at is None or not _within(at, oldest, now):
             continue
         if match(item.raw.get("code"), temperature):
             celsius = _celsius(item.model.valueQuantity)
@@ -439,7 +405,7 @@ def _unread_conditions(
     unread: list[UnreadWords] = []
     for item in read_resources(raw, ConditionView, readable):
         at = _condition_time(item.model)
-        if at is None or not oldest <= at.at <= now + CLOCK_SKEW:
+        if at is None or not _within(at, oldest, now):
             continue
         words = uninterpreted_words(item.raw.get("code"), k)
         if words:
@@ -471,7 +437,7 @@ def _unread_observations(
     unread: list[UnreadWords] = []
     for item in read_resources(raw, ObservationView, readable):
         at = _observation_time(item.model)
-        if at is None or not oldest <= at.at <= now + CLOCK_SKEW:
+        if at is None or not _within(at, oldest, now):
             continue
         name = parts(item.raw.get("code"))[1]
         obstetric = k.read_items_obstetric

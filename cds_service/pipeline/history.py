@@ -8,11 +8,10 @@ are its coded conclusionCode values."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from cds_service.fhir.time import Instant, latest_instant
+from cds_service.fhir.time import latest_instant
 from cds_service.fhir.views import (
     DiagnosticReportView,
     ImagingStudyView,
@@ -22,18 +21,10 @@ from cds_service.fhir.views import (
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.terminology import clip, coding_dicts, describe, match
 from cds_service.pipeline.classify import classify_study
+from cds_service.pipeline.domain import PriorStudy
 
 REPORT_STATUSES = {"final", "amended", "corrected", "preliminary"}
 CONCLUSION_CHARS = 160
-
-
-@dataclass(frozen=True)
-class PriorStudy:
-    study_type: str
-    description: str
-    at: Instant
-    conclusion: str | None = None
-    findings: frozenset[str] = frozenset()  # what the report's conclusion states (finding keys)
 
 
 def _reports(raw: list[dict[str, Any]], k: Knowledge, findings_since: datetime) -> list[PriorStudy]:
@@ -135,6 +126,6 @@ def prior_studies(
         return (s.conclusion is None and not s.findings, -s.at.at.timestamp())
 
     for study in sorted(studies, key=key):
-        if oldest <= study.at.at <= now + timedelta(minutes=10):
+        if oldest <= study.at.at and study.at.first <= now + timedelta(minutes=10):
             unique.setdefault((study.study_type, study.at.at.date().isoformat()), study)
     return sorted(unique.values(), key=lambda s: s.at.at, reverse=True)

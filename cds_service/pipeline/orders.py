@@ -4,7 +4,6 @@ what reason the order states (pure: no I/O)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 from cds_service.fhir.views import ServiceRequestView, read_resources
@@ -18,32 +17,9 @@ from cds_service.knowledge.terminology import (
 )
 from cds_service.observability.metrics import ANOMALIES
 from cds_service.pipeline.classify import classify_study
-from cds_service.pipeline.facts import Finding
+from cds_service.pipeline.domain import Finding, ImagingOrder, OrderReason
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ImagingOrder:
-    reference: str  # "ServiceRequest/<id>"
-    study_type: str
-    description: str
-    raw: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class OrderReason:
-    """The reasons an order states. `stated` is False when it states none we can read: the patient's
-    record then supplies the headache evidence (SPEC §2)."""
-
-    stated: bool
-    findings: list[Finding]
-    uninterpreted: list[str] = field(default_factory=list)
-    # A stated reason carries an ICD-10-CM or SNOMED CT code: understood by its code (SPEC §2).
-    coded: bool = False
-
-    def kinds(self) -> set[str]:
-        return {f.kind for f in self.findings}
 
 
 def _listed(value: Any) -> list[Any]:

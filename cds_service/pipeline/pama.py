@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cds_service.knowledge import Knowledge, Rating
 from cds_service.pipeline.config import IdFactory
-from cds_service.pipeline.orders import ImagingOrder
+from cds_service.pipeline.domain import ImagingOrder
 from cds_service.wire import Action, without_empty
 
 PAMA_RATING = {

@@ -14,9 +14,7 @@ from cds_service.knowledge import Knowledge, SuggestionPlan
 from cds_service.knowledge.model import CardPlan, Thresholds
 from cds_service.knowledge.terminology import clip
 from cds_service.pipeline.config import EvaluationConfig, IdFactory
-from cds_service.pipeline.decide import Decision
-from cds_service.pipeline.facts import Finding
-from cds_service.pipeline.history import PriorStudy
+from cds_service.pipeline.domain import Decision, Finding, PriorStudy
 from cds_service.wire import Action, Card, Coding, Link, Source, Suggestion, without_empty
 
 SUMMARY_LIMIT = 139
