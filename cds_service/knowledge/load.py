@@ -111,6 +111,7 @@ class Knowledge:
                 "diastolic": MeasurementConcept(codes=bp.diastolic),
             }
         )
+        self.study_roles = {key: frozenset(st.roles) for key, st in imaging.studies.items()}
         self.study_by_code = {
             systems.key(systems.uri(c.system), c.code): c.study for c in imaging.codes
         }

@@ -111,6 +111,12 @@ class Study(_Strict):
     # Studies of one group repeat each other (every MRI spine region is "MRI spine", SPEC §2);
     # unset: the study type itself.
     repeat_group: str | None = None
+    # What the rules ask of a study done or drafted (SPEC §2, imaging history): the initial imaging of
+    # suspected SIH, a DSM, the CT head that excludes a haemorrhage, a myelography (a puncture when no
+    # headache was recorded before it), an MRI whose repeat is information.
+    roles: list[
+        Literal["sih-initial-imaging", "dsm", "haemorrhage-ct", "myelography", "repeatable-mri"]
+    ] = Field(default_factory=list)
 
 
 class OrderableCode(_Strict):

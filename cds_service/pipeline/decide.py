@@ -46,6 +46,10 @@ class Situation:
     thresholds: Thresholds
     now: datetime
     repeat_group: Callable[[str], str]  # which studies repeat each other (imaging.yaml)
+    roles: Mapping[str, frozenset[str]]  # study type -> its roles (imaging.yaml)
+
+    def has_role(self, study_type: str, role: str) -> bool:
+        return role in self.roles.get(study_type, frozenset())
 
     def has(self, group: str) -> bool:
         return bool(self.kinds & self.groups[group])
@@ -58,7 +62,7 @@ class Situation:
 def _initial_imaging(s: Situation) -> PriorStudy | None:
     """The most recent MRI head or spine within the SIH look-back (SPEC §2)."""
     studies = s.studies_within(s.thresholds.sih_lookback_days)
-    return next((p for p in studies if p.study_type.startswith(("mri-head", "mri-spine"))), None)
+    return next((p for p in studies if s.has_role(p.study_type, "sih-initial-imaging")), None)
 
 
 def _dsm_since_puncture(s: Situation) -> PriorStudy | None:
@@ -68,7 +72,7 @@ def _dsm_since_puncture(s: Situation) -> PriorStudy | None:
         (
             p
             for p in s.patient.studies
-            if p.study_type == "dsm-complete-spine" and p.at.at >= s.puncture.at.at
+            if s.has_role(p.study_type, "dsm") and p.at.at >= s.puncture.at.at
         ),
         None,
     )
@@ -79,14 +83,18 @@ def _ct_head_within_hours(s: Situation) -> PriorStudy | None:
     CT excludes a subarachnoid haemorrhage)."""
     oldest = s.now - timedelta(hours=s.thresholds.thunderclap_ct_hours)
     return next(
-        (p for p in s.patient.studies if p.study_type == "ct-head-without" and p.at.at >= oldest),
+        (
+            p
+            for p in s.patient.studies
+            if s.has_role(p.study_type, "haemorrhage-ct") and p.at.at >= oldest
+        ),
         None,
     )
 
 
 def _repeated(s: Situation) -> PriorStudy | None:
     """An MRI of the drafted order's group already done within the SIH look-back."""
-    if not s.order.study_type.startswith("mri-"):
+    if not s.has_role(s.order.study_type, "repeatable-mri"):
         return None
     group = s.repeat_group(s.order.study_type)
     studies = s.studies_within(s.thresholds.sih_lookback_days)
@@ -267,6 +275,7 @@ def situation(
         thresholds=t,
         now=now,
         repeat_group=k.repeat_group,
+        roles=k.study_roles,
     )
 
 

@@ -57,7 +57,7 @@ from cds_service.pipeline.domain import (
     ProcedureEvent,
     UnreadWords,
 )
-from cds_service.pipeline.history import MYELOGRAPHY, prior_studies
+from cds_service.pipeline.history import prior_studies
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ def _within(at: Instant, oldest: datetime, now: datetime) -> bool:
     """Not older than `oldest` and not in the future: a date-only value (an interval, SPEC §2) is in
     the future only when its earliest instant is (a Condition dated today counts today)."""
     return oldest <= at.at and at.first <= now + CLOCK_SKEW
+
+
 _INACTIVE_CLINICAL = {"inactive", "remission", "resolved"}
 _ACTIVE_CLINICAL = {"active", "recurrence", "relapse"}
 _UNTRUSTED_VERIFICATION = {"refuted", "entered-in-error"}
@@ -523,8 +525,14 @@ def _myelography_after_headache(
     first = min((f.at.at for f in findings if f.kind in headache and f.at), default=None)
     kept, studies = [], []
     for event in punctures:
-        if event.study_type in MYELOGRAPHY and first is not None and first < event.at.at:
-            studies.append(PriorStudy(event.study_type, event.description, event.at))
+        study = event.study_type
+        if (
+            study is not None
+            and "myelography" in k.study_roles[study]
+            and first is not None
+            and first < event.at.at
+        ):
+            studies.append(PriorStudy(study, event.description, event.at))
         else:
             kept.append(event)
     return kept, studies

@@ -88,7 +88,11 @@ def _procedures(raw: list[dict[str, Any]], k: Knowledge) -> list[PriorStudy]:
         # Screened before validation, so a puncture or an unrelated procedure is not validated (and
         # its defects reported) a second time; a myelography is read with the punctures (facts.py).
         study = classify_study(resource.get("code"), k)
-        return resource.get("status") == "completed" and study not in (None, *MYELOGRAPHY)
+        return (
+            resource.get("status") == "completed"
+            and study is not None
+            and "myelography" not in k.study_roles[study]
+        )
 
     found = []
     for item in read_resources(raw, ProcedureView, relevant):
@@ -98,9 +102,6 @@ def _procedures(raw: list[dict[str, Any]], k: Knowledge) -> list[PriorStudy]:
             name = describe(item.raw.get("code"), k.imaging.studies[study].name)
             found.append(PriorStudy(study, name, at))
     return found
-
-
-MYELOGRAPHY = frozenset({"myelography", "ct-myelography", "dsm-complete-spine"})
 
 
 def prior_studies(
