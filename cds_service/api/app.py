@@ -37,6 +37,7 @@ from cds_service.persistence.store import FeedbackStore
 from cds_service.pipeline.config import EvaluationConfig, IdFactory, new_uuid
 from cds_service.pipeline.fhir_client import FetchLimits, FhirClient
 from cds_service.security import install_security, security_lifespan
+from cds_service.tls import client_tls
 
 log = logging.getLogger("cds_service")
 _COLLECTED = False
@@ -113,7 +114,9 @@ def create_app(
         if settings.migrate_on_startup:
             await run_in_threadpool(runtime.store.migrate)
         async with (
-            FhirClient(timeout=settings.fhir_timeout_s, fetch_limits=fetch_limits) as client,
+            FhirClient(
+                timeout=settings.fhir_timeout_s, fetch_limits=fetch_limits, verify=client_tls()
+            ) as client,
             security_lifespan(app),
         ):
             runtime.fhir_client = client

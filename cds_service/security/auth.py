@@ -16,6 +16,7 @@ from cds_service.errors import AuthFailure, JwksUnavailable
 from cds_service.security.jwks import JwksCache
 from cds_service.security.replay import ReplayCache
 from cds_service.security.settings import SecuritySettings
+from cds_service.tls import client_tls
 
 MAX_TOKEN_CHARS = 16 * 1024
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]  # CDS Hooks requires no `sub`
@@ -35,7 +36,8 @@ class Authenticator:
     async def session(self) -> AsyncIterator[None]:
         """Opens the HTTP client the key sets are fetched with (for the app's lifespan)."""
         timeout = httpx.Timeout(self.settings.jwks_timeout_s)
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        client = httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=client_tls())
+        async with client:
             self.jwks = JwksCache(
                 client,
                 self.settings.jwks_cache_ttl_s,
