@@ -24,7 +24,8 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Engine, func, select
 
 from cds_service.knowledge import Scenario
-from cds_service.persistence.store import audit, audit_card, feedback
+from cds_service.persistence.schema import audit, audit_card, feedback
+from cds_service.text_table import text_table
 
 Period = Literal["day", "week"]
 PERIOD_KINDS = {
@@ -172,6 +173,12 @@ def firing_report(engine: Engine, since: datetime, until: datetime, by: Period) 
         select(day, func.count(func.distinct(audit.c.hook_instance))).where(in_window).group_by(day)
     )
     cards = func.count(func.distinct(feedback.c.card_uuid))
+    # The answers are few beside the audit rows: read them first, then their cards' rows by key.
+    # SQLite's planner would rather range-scan the audit index over the window (10x slower on a
+    # million rows, with or without ANALYZE); a window on an expression is not an index range.
+    evaluated: ColumnElement[datetime] = audit.c.evaluated_at
+    if engine.dialect.name == "sqlite":
+        evaluated = func.coalesce(audit.c.evaluated_at, audit.c.evaluated_at)
     outcome_query = (
         select(
             day,
@@ -187,7 +194,12 @@ def firing_report(engine: Engine, since: datetime, until: datetime, by: Period) 
                 audit, audit.c.id == audit_card.c.audit_id
             )
         )
-        .where(in_window, feedback.c.flag.is_(None))
+        .where(
+            evaluated >= since,
+            evaluated < until,
+            audit.c.traffic.is_(None),
+            feedback.c.flag.is_(None),
+        )
         .group_by(
             day, audit.c.scenario, knowledge, feedback.c.outcome, feedback.c.override_reason_code
         )
@@ -364,17 +376,12 @@ def as_table(report: FiringReport) -> str:
         ]
         for p in report.periods
     ]
-    cells = [[str(c) for c in line] for line in [headers, *body]]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(headers))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    table = text_table(headers, body, numeric=range(3, 9))
     title = (
         f"Would have fired, per {report.periodKind}, from {_iso(report.since)} to "
         f"{_iso(report.until)}"
     )
-    return "\n".join([title, "", *lines, "", report.note])
+    return "\n".join([title, "", table, "", report.note])
 
 
 def _iso(moment: datetime) -> str:
