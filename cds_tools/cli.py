@@ -29,8 +29,10 @@ from cds_tools.replay import (
     ServiceUnreachable,
     check_reachable,
     in_process_client,
+    load_case,
     outcome_line,
     replay,
+    replay_fixture,
     response_table,
     results_table,
     service_base_url,
@@ -231,26 +233,64 @@ def fixtures_table_command(
 def knowledge_diff(
     old: Annotated[Path, typer.Argument(help="Current hooks/")],
     new: Annotated[Path, typer.Argument(help="Proposed hooks/")],
-    fixtures: Annotated[Path, typer.Option(help="The fixtures folder")] = Path("fixtures"),
+    fixtures: Annotated[
+        Path,
+        typer.Option(
+            "--fixtures",
+            "--requests",
+            help="A folder of fixtures, or of CDS Hooks requests as an EHR sent them, or both",
+        ),
+    ] = Path("fixtures"),
     now: Annotated[str | None, typer.Option(help="Evaluate as of this ISO instant")] = None,
 ) -> None:
-    """Replay the fixtures under both knowledge sets and list every outcome that changes: what an
-    informaticist reviews before a rule change goes live. Exit 1 when something changes."""
+    """Replay a folder of cases (fixtures, or requests an integrator exported) under both knowledge
+    sets and list every outcome that changes: what an informaticist reviews before a rule change
+    goes live. Exit 1 when something changes; a note when nothing in the folder is touched by
+    the change."""
     when = now_option(now)
-    hook_services(old), hook_services(new)  # a broken set is one line, not a traceback
+    services = hook_services(old)
+    hook_services(new)  # a broken set is one line, not a traceback
     files = fixture_paths(_folder(fixtures))
     if not files:
-        fail(f"{fixtures}: no fixture files (*.json) in this folder")
+        fail(f"{fixtures}: no fixture or request files (*.json) in this folder")
+    hooks: dict[str, str] = {}
+    for service_id, service in services.items():
+        hooks.setdefault(service.declaration.hook, service_id)
+    try:
+        cases = [load_case(file, when, hooks) for file in files]
+    except FixtureError as exc:
+        fail(str(exc))
 
-    async def run(hooks: Path) -> dict[str, str]:
-        settings = get_settings().model_copy(update={"hooks_dir": hooks})
+    async def run(hooks_dir: Path) -> dict[str, str]:
+        settings = get_settings().model_copy(update={"hooks_dir": hooks_dir})
         async with in_process_client(settings, when) as client:
-            return {r.name: outcome_line(r) for r in await replay(client, files, when)}
+            return {
+                case["name"]: outcome_line(await replay_fixture(client, case)) for case in cases
+            }
 
     before, after = asyncio.run(run(old)), asyncio.run(run(new))
     changed = [name for name in before if before[name] != after.get(name)]
     for name in changed:
         typer.echo(f"{name}\n  before: {before[name]}\n  after:  {after.get(name)}")
-    typer.echo(f"{len(files)} fixtures: {len(changed)} outcome(s) change")
+    typer.echo(f"{len(cases)} cases: {len(changed)} outcome(s) change")
     if changed:
         raise typer.Exit(1)
+    differing = changed_files(old, new)
+    if differing:
+        typer.echo(
+            f"Note: {new} differs from {old} in {', '.join(differing)}, but no case in "
+            f"{fixtures} is touched by the change: add a fixture or an exported request that it "
+            "should change, and run the diff again (docs/go-live.md, Close a gap)."
+        )
+
+
+def changed_files(old: Path, new: Path) -> list[str]:
+    """The knowledge files (*.yaml, at any depth) that differ between two hooks/ folders."""
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.yaml"))}
+
+    before, after = files(old), files(new)
+    return sorted(
+        name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
+    )

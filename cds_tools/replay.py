@@ -7,7 +7,7 @@ fixture tests all read a response through `observed_outcome` and judge it with `
 from __future__ import annotations
 
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +20,7 @@ from cds_service.config import Settings
 from cds_service.golive.traffic import REPLAY, TRAFFIC_HEADER
 from cds_service.pipeline.pama import PAMA_EXTENSION
 from cds_service.text_table import text_table
-from cds_tools.fixtures import load_fixture
+from cds_tools.fixtures import FixtureError, load_fixture, read_json, render
 
 RATING_ABBREVIATIONS = {
     "usually-appropriate": "UA",
@@ -157,6 +157,38 @@ async def replay(
     client: httpx.AsyncClient, paths: Sequence[Path], now: datetime
 ) -> list[FixtureResult]:
     return [await replay_fixture(client, load_fixture(path, now)) for path in paths]
+
+
+def load_case(path: Path, now: datetime, service_for_hook: Mapping[str, str]) -> dict[str, Any]:
+    """A fixture, or a plain CDS Hooks request as an EHR sent it (an integrator's export), in the
+    fixture's shape: a request goes to the service answering its hook and expects nothing (what
+    `knowledge diff` compares is the outcome under two knowledge sets). Time tokens are rendered in
+    both. A FixtureError names the file when it is neither."""
+    payload = read_json(path)
+    if isinstance(payload, dict) and "request" in payload:
+        return load_fixture(path, now)
+    if not (
+        isinstance(payload, dict)
+        and isinstance(payload.get("hook"), str)
+        and isinstance(payload.get("context"), dict)
+    ):
+        raise FixtureError(
+            f"{path}: neither a fixture (request, service, expected) nor a CDS Hooks request "
+            "(hook, context)"
+        )
+    service = service_for_hook.get(payload["hook"])
+    if service is None:
+        raise FixtureError(
+            f"{path}: no service answers the hook {payload['hook']!r}; the hooks are: "
+            f"{', '.join(service_for_hook)}"
+        )
+    return {
+        "name": path.stem,
+        "title": "",
+        "service": service,
+        "expected": {},
+        "request": render(payload, now),
+    }
 
 
 class ServiceUnreachable(Exception):
