@@ -10,6 +10,7 @@ import pytest
 import respx
 
 from cds_service.api.deps import runtime_of
+from cds_service.knowledge import Knowledge
 from tests.builders import (
     MRI_BRAIN_WWO,
     bundle,
@@ -352,6 +353,16 @@ async def test_explanation_page_holds_knowledge_only(client: httpx.AsyncClient) 
     assert "<script" not in text and "http" not in text.split("<body>")[1].split("Knowledge set")[0]
     missing = await client.get("/explain/no-such-scenario")
     assert missing.status_code == 404 and missing.json()["error"] == "unknown-scenario"
+
+
+@pytest.mark.anyio
+async def test_every_scenario_has_its_explanation_page(
+    client: httpx.AsyncClient, knowledge: Knowledge
+) -> None:
+    for scenario in knowledge.rules.scenarios:
+        page = await client.get(f"/explain/{scenario}")
+        assert page.status_code == 200, scenario
+        assert "Sources" in page.text and "{" not in page.text.split("<body>")[1], scenario
 
 
 @pytest.mark.anyio

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from cds_service.config import HOOKS_DIR
+from cds_service.errors import KnowledgeError
 from cds_service.knowledge import Knowledge, Scenario, load_knowledge
 from cds_service.knowledge.registry import load_services
 
@@ -256,3 +257,64 @@ async def test_a_red_flag_and_a_card_sentence_added_in_yaml_only_take_effect(
         assert card["source"]["topic"]["code"] == "pdph-acute-red-flags"
         assert "Check the blood pressure every 15 minutes." in card["detail"]
         assert "hypertensive" in card["detail"].lower()
+
+
+ONE_LINE_MISTAKES = [
+    (
+        "rules.yaml",
+        lambda d: d["scenarios"]["pdph-acute"].update(
+            advice="Within {acute_window_hour} hours the diagnosis is clinical."
+        ),
+        "rules.yaml: scenarios.pdph-acute.advice: unknown placeholder {acute_window_hour}",
+    ),
+    (
+        "rules.yaml",
+        lambda d: d["scenarios"]["pdph-acute"].update(watch_for="Keep {ordered} in mind."),
+        "rules.yaml: scenarios.pdph-acute.watch_for: unknown placeholder {ordered}",
+    ),
+    (
+        "rules.yaml",
+        lambda d: d["scenarios"]["pdph-acute"].update(summary="{ordered: usually not appropriate"),
+        "rules.yaml: scenarios.pdph-acute.summary: not a valid text with placeholders",
+    ),
+    (
+        "cards.yaml",
+        lambda d: d["labels"].update(hours="{hour} h"),
+        "cards.yaml: labels.hours: unknown placeholder {hour}",
+    ),
+    (
+        "cards.yaml",
+        lambda d: d["suggestions"].update(add="Add {ordered}"),
+        "cards.yaml: suggestions.add: unknown placeholder {ordered}",
+    ),
+    (
+        "valuesets.yaml",
+        lambda d: d["findings"]["fever"]["text"].append("(unclosed"),
+        "valuesets.yaml: findings.fever.text[",
+    ),
+    (
+        "imaging.yaml",
+        lambda d: d["text"]["modality"]["ct"].append("[CT"),
+        "imaging.yaml: text.modality.ct[",
+    ),
+    (
+        "imaging.yaml",
+        lambda d: d["classify"][0].update(all=["modality.pet"]),
+        "imaging.yaml: classify[0]: unknown parts ['modality.pet']",
+    ),
+]
+
+
+@pytest.mark.parametrize(("file", "change", "message"), ONE_LINE_MISTAKES)
+def test_a_text_or_pattern_mistake_is_one_line_naming_file_and_key(
+    hooks_copy: Path,
+    file: str,
+    change: Callable[[dict], None],
+    message: str,  # type: ignore[type-arg]
+) -> None:
+    edit(hooks_copy / "pdph_imaging" / file, change)
+    with pytest.raises(KnowledgeError) as raised:
+        load_knowledge(hooks_copy / "pdph_imaging")
+    text = str(raised.value)
+    assert text.startswith(message) or message in text, text
+    assert "\n" not in text

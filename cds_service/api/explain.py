@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from cds_service.api.deps import RuntimeDep
 from cds_service.errors import CdsError
 from cds_service.knowledge import Knowledge, Scenario
+from cds_service.knowledge.texts import threshold_values
 
 router = APIRouter()
 
@@ -33,6 +34,7 @@ def _text(value: str, values: dict[str, str]) -> str:
 def explanation(k: Knowledge, scenario: Scenario, values: dict[str, str]) -> str:
     rules = k.rules.scenarios[scenario]
     phrases = k.cards.rating_phrases
+    words = k.cards.explain
     rows = []
     seen: set[str] = set()
     for study_type, study in k.imaging.studies.items():
@@ -40,7 +42,7 @@ def explanation(k: Knowledge, scenario: Scenario, values: dict[str, str]) -> str
             continue
         seen.add(study.name)
         cell = k.rating(scenario, study_type)
-        source = k.rules.rating_sources[cell.source] if cell.source else "no ACR rating"
+        source = k.rules.rating_sources[cell.source] if cell.source else words.no_rating
         note = f"; {cell.note}" if cell.note else ""
         rows.append(
             f"<tr><td>{html.escape(study.name)}</td><td>{html.escape(phrases[cell.value])}</td>"
@@ -49,22 +51,25 @@ def explanation(k: Knowledge, scenario: Scenario, values: dict[str, str]) -> str
         )
     sections = [f"<h1>{_text(rules.title, values)}</h1>", f"<p>{_text(rules.advice, values)}</p>"]
     if rules.next_steps:
-        sections.append(f"<h2>Next steps</h2><p>{_text(rules.next_steps, values)}</p>")
+        sections.append(
+            f"<h2>{html.escape(words.next_steps)}</h2><p>{_text(rules.next_steps, values)}</p>"
+        )
     if rules.watch_for:
-        sections.append(f"<h2>Watch for</h2><p>{_text(rules.watch_for, values)}</p>")
+        sections.append(
+            f"<h2>{html.escape(words.watch_for)}</h2><p>{_text(rules.watch_for, values)}</p>"
+        )
+    head = (words.study, words.rating, words.source, words.radiation)
     sections.append(
-        "<h2>ACR rating of each study in this scenario</h2><table><tr><th>Study</th>"
-        "<th>Rating</th><th>Source</th><th>Relative radiation level</th></tr>"
+        f"<h2>{html.escape(words.ratings)}</h2><table><tr>"
+        + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+        + "</tr>"
         + "".join(rows)
         + "</table>"
     )
     sources = "".join(f"<li>{html.escape(text)}</li>" for text in k.rules.rating_sources.values())
-    sections.append(f"<h2>Sources</h2><ul>{sources}</ul>")
-    sections.append(
-        f'<p class="muted">{html.escape(k.rules.source.label)}. Knowledge set '
-        f"{html.escape(k.fingerprint)}. Not rated means the ACR gives no rating for that study in "
-        "this scenario; the service never invents one.</p>"
-    )
+    sections.append(f"<h2>{html.escape(words.sources)}</h2><ul>{sources}</ul>")
+    footer = words.footer.format(label=k.rules.source.label, fingerprint=k.fingerprint)
+    sections.append(f'<p class="muted">{html.escape(footer)}</p>')
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
@@ -82,9 +87,5 @@ async def explain(scenario: str, runtime: RuntimeDep) -> HTMLResponse:
     except ValueError:
         raise CdsError(404, "unknown-scenario", f"no scenario {scenario!r}") from None
     k = next(iter(runtime.services.values())).knowledge
-    t = runtime.evaluation.thresholds(k)
-    values = {
-        "acute_window_hours": f"{t.acute_window_hours:g}",
-        "lookback_days": f"{t.lookback_days:g}",
-    }
+    values = threshold_values(runtime.evaluation.thresholds(k))
     return HTMLResponse(explanation(k, chosen, values))

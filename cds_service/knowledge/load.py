@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import string
 from collections.abc import Mapping
 from itertools import product
 from pathlib import Path
@@ -35,6 +34,7 @@ from cds_service.knowledge.model import (
     ValueSetsFile,
 )
 from cds_service.knowledge.predicates import PREDICATES, unknown_condition
+from cds_service.knowledge.texts import check_patterns, check_texts
 
 
 class Knowledge:
@@ -69,6 +69,7 @@ class Knowledge:
         self.rules = rules
         _validate_systems(valuesets, imaging)
         systems = self.systems = Systems(valuesets.systems, valuesets.system_aliases)
+        check_patterns(valuesets, imaging, lexicon)  # a bad regular expression named, not raised
         lang = valuesets.language
         self.language = Language.compile(
             lang.negation_before,
@@ -176,13 +177,8 @@ def _with_lexicon(findings: dict[str, Concept], lexicon: LexiconFile | None) -> 
     more expression (one alternation, not hundreds of patterns to try)."""
     if lexicon is None:
         return findings
-    for key, entry in lexicon.concepts.items():
+    for key in lexicon.concepts:
         _require(key in findings, f"lexicon.yaml: concepts.{key}: unknown finding")
-        for i, phrase in enumerate(entry.phrases):
-            try:
-                re.compile(phrase)
-            except re.error as exc:
-                _require(False, f"lexicon.yaml: concepts.{key}.phrases[{i}]: {exc}")
     return {
         key: concept.model_copy(
             update={"text": [*concept.text, "|".join(f"(?:{p})" for p in found.phrases)]}
@@ -251,52 +247,9 @@ def _validate_groups(k: Knowledge) -> None:
         _require(False, f"valuesets.yaml: findings.{name}: in no finding group of rules.yaml")
 
 
-CARD_PLACEHOLDERS = frozenset(
-    {
-        "ordered",
-        "prior_study",
-        "puncture",
-        "hours_phrase",
-        "evidence",
-        "red_flags",
-        "rating_phrase",
-        "acute_window_hours",
-        "lookback_days",
-        "thunderclap_ct_hours",
-    }
-)
-
-
-def _placeholders(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
-
-
 def _validate_texts(k: Knowledge) -> None:
-    """Every placeholder a card text names is one the renderer fills (a typo would be a 500)."""
-    for scenario, rules in k.rules.scenarios.items():
-        texts = {"title": rules.title, "summary": rules.summary, "why": rules.why}
-        texts |= {"what": rules.what, "advice": rules.advice}
-        texts |= {
-            f"by_row.{row}.summary": o.summary for row, o in rules.by_row.items() if o.summary
-        }
-        if rules.leak_localizing and rules.leak_localizing.summary:
-            texts["leak_localizing.summary"] = rules.leak_localizing.summary
-        for name, variant in rules.variants.items():
-            texts |= {
-                f"variants.{name}.{field}": value
-                for field in ("summary", "why", "what")
-                if isinstance(value := getattr(variant, field), str)
-            }
-            texts |= {
-                f"variants.{name}.by_row.{row}.summary": o.summary
-                for row, o in variant.by_row.items()
-                if o.summary
-            }
-        for key, text in texts.items():
-            unknown = _placeholders(text) - CARD_PLACEHOLDERS
-            _require(not unknown, f"rules.yaml: scenarios.{scenario}.{key}: unknown {unknown}")
-    unknown = _placeholders(k.cards.labels.doubt_summary) - CARD_PLACEHOLDERS
-    _require(not unknown, f"cards.yaml: labels.doubt_summary: unknown {unknown}")
+    """Every placeholder of every text is one it will be given (knowledge/texts.py)."""
+    check_texts(k.rules, k.cards)
     missing = set(Rating) - set(k.cards.rating_phrases)
     _require(not missing, f"cards.yaml: rating_phrases: {sorted(missing)} missing")
 

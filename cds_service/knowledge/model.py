@@ -359,7 +359,6 @@ class CardLabels(_Strict):
     and_word: str
     pregnancy: str
     age_unknown: str
-    rating_line: str
     radiation_unknown: str
 
 
@@ -371,10 +370,26 @@ class SuggestionLabels(_Strict):
     cancel_already_drafted: str
 
 
+class ExplainLabels(_Strict):
+    """The explanation page's headings (cds_service/api/explain.py)."""
+
+    next_steps: str
+    watch_for: str
+    ratings: str
+    study: str
+    rating: str
+    source: str
+    radiation: str
+    sources: str
+    no_rating: str
+    footer: str
+
+
 class CardsFile(_Strict):
     rating_phrases: dict[Rating, str]
     labels: CardLabels
     suggestions: SuggestionLabels
+    explain: ExplainLabels
 
 
 class CardPlan(BaseModel):

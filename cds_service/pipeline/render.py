@@ -13,6 +13,7 @@ from typing import Any
 from cds_service.knowledge import Knowledge, SuggestionPlan
 from cds_service.knowledge.model import CardPlan, Thresholds
 from cds_service.knowledge.terminology import clip
+from cds_service.knowledge.texts import threshold_values
 from cds_service.pipeline.config import EvaluationConfig, IdFactory
 from cds_service.pipeline.domain import Decision, Finding, PriorStudy
 from cds_service.wire import Action, Card, Coding, Link, Source, Suggestion, without_empty
@@ -101,10 +102,7 @@ def placeholders(d: Decision, k: Knowledge, t: Thresholds) -> dict[str, str]:
         "evidence": _names(d.evidence) or "a headache",
         "red_flags": _names(d.red_flags) or "no red flag recorded",
         "rating_phrase": k.cards.rating_phrases[d.rating.value],
-        "acute_window_hours": f"{t.acute_window_hours:g}",
-        "lookback_days": f"{t.lookback_days:g}",
-        "thunderclap_ct_hours": f"{t.thunderclap_ct_hours:g}",
-    }
+    } | threshold_values(t)
 
 
 def study_date(study: PriorStudy) -> str:
