@@ -259,3 +259,33 @@ def test_calendar_periods_are_days_and_iso_weeks() -> None:
     assert since == datetime(2026, 12, 18, tzinfo=UTC)
     with pytest.raises(ValueError, match="by week"):
         firing_window(datetime(2020, 1, 1, tzinfo=UTC), thursday, "day", thursday)
+
+
+def test_migration_0006_counts_the_cards_of_earlier_rows_as_shown(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from cds_service.persistence.migrations import alembic_config
+    from cds_service.persistence.store import FeedbackStore
+
+    store = FeedbackStore(f"sqlite:///{tmp_path}/old.sqlite3")
+    with store.engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0005")
+        connection.execute(
+            text(
+                "INSERT INTO audit (id, hook_instance, service_id, scenario, rating, study_type, "
+                "latency_ms, evaluated_at) VALUES (7, 'h', 's', 'pdph-acute', 'r', 'ct', 1, "
+                "'2026-11-24 15:30:00.000000')"
+            )
+        )
+        connection.execute(
+            text("INSERT INTO audit_card (card_uuid, audit_id, indicator) VALUES ('c', 7, 'info')")
+        )
+    assert store.migrate() == ("0005", "0006")
+    with store.engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT cards_shown, cards_withheld, traffic FROM audit WHERE id = 7")
+        ).one()
+        indexes = {r[1] for r in connection.exec_driver_sql("PRAGMA index_list('audit')").all()}
+    assert tuple(row) == (1, 0, None)
+    assert "ix_audit_report" in indexes and "ix_audit_evaluated_at" not in indexes
