@@ -111,6 +111,19 @@ class Suggestion(BaseModel):
     actions: list[Action]
 
 
+class CardExtension:
+    """The keys of a card's `extension` (SPEC §4): one place, read by the renderer, the feedback
+    bookkeeping and the replay harness."""
+
+    RATING = "pdph-imaging.rating"
+    STUDY_TYPE = "pdph-imaging.study-type"
+    DRAFT_ORDER = "pdph-imaging.draft-order"
+    DRAFT_ORDERS = "pdph-imaging.draft-orders"
+    KNOWLEDGE = "pdph-imaging.knowledge"
+    HOURS_SINCE_PUNCTURE = "pdph-imaging.hours-since-puncture"
+    UNDERSTOOD = "pdph-imaging.understood"
+
+
 class Card(BaseModel):
     uuid: str
     summary: str = Field(max_length=139)

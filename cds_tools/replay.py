@@ -20,6 +20,7 @@ from cds_service.config import Settings
 from cds_service.golive.traffic import REPLAY, TRAFFIC_HEADER
 from cds_service.pipeline.pama import PAMA_EXTENSION
 from cds_service.text_table import text_table
+from cds_service.wire import CardExtension
 from cds_tools.fixtures import FixtureError, load_fixture, read_json, render
 
 RATING_ABBREVIATIONS = {
@@ -40,16 +41,16 @@ def observed_outcome(response: dict[str, Any]) -> dict[str, Any]:
         extension = card.get("extension", {})
         summary: dict[str, Any] = {
             "scenario": card.get("source", {}).get("topic", {}).get("code"),
-            "rating": extension.get("pdph-imaging.rating"),
+            "rating": extension.get(CardExtension.RATING),
             "indicator": card.get("indicator"),
-            "draftOrder": extension.get("pdph-imaging.draft-order"),
+            "draftOrder": extension.get(CardExtension.DRAFT_ORDER),
             "suggestions": [
                 [action.get("type") for action in suggestion.get("actions", [])]
                 for suggestion in card.get("suggestions", [])
             ],
         }
-        if "pdph-imaging.hours-since-puncture" in extension:
-            summary["hoursSincePuncture"] = extension["pdph-imaging.hours-since-puncture"]
+        if CardExtension.HOURS_SINCE_PUNCTURE in extension:
+            summary["hoursSincePuncture"] = extension[CardExtension.HOURS_SINCE_PUNCTURE]
         cards.append(summary)
     actions = [
         {

@@ -18,10 +18,8 @@ from cds_service.persistence.audit_writer import AuditWriter, Row
 from cds_service.persistence.gaps import GapSighting
 from cds_service.persistence.store import AuditRecord
 from cds_service.pipeline.evaluate import Evaluation
-from cds_service.wire import Card, FeedbackItem
+from cds_service.wire import Card, CardExtension, FeedbackItem
 
-# render.py names a card's draft order here: how a card is mapped back to its decision.
-DRAFT_ORDER_EXTENSION = "pdph-imaging.draft-order"
 SILENT = "none"
 
 
@@ -39,9 +37,14 @@ class GoLive:
 def _by_order(cards: Sequence[Card]) -> dict[str, list[tuple[str, str]]]:
     found: dict[str, list[tuple[str, str]]] = {}
     for card in cards:
-        order = (card.extension or {}).get(DRAFT_ORDER_EXTENSION)
-        if isinstance(order, str):
-            found.setdefault(order, []).append((card.uuid, card.indicator))
+        # A card about the patient names every draft order it concerns (SPEC §4).
+        extension = card.extension or {}
+        orders = extension.get(CardExtension.DRAFT_ORDERS) or [
+            extension.get(CardExtension.DRAFT_ORDER)
+        ]
+        for order in orders:
+            if isinstance(order, str):
+                found.setdefault(order, []).append((card.uuid, card.indicator))
     return found
 
 

@@ -16,7 +16,16 @@ from cds_service.knowledge.terminology import clip
 from cds_service.knowledge.texts import threshold_values
 from cds_service.pipeline.config import EvaluationConfig, IdFactory
 from cds_service.pipeline.domain import Decision, Finding, PriorStudy
-from cds_service.wire import Action, Card, Coding, Link, Source, Suggestion, without_empty
+from cds_service.wire import (
+    Action,
+    Card,
+    CardExtension,
+    Coding,
+    Link,
+    Source,
+    Suggestion,
+    without_empty,
+)
 
 SUMMARY_LIMIT = 139
 LABEL_ORDER_WORDS = 60  # characters of the order's own words a suggestion label quotes
@@ -170,16 +179,16 @@ def _card(
     ]
     suggestions = [s for s in (_suggestion(p, d, k, patient_id, state, config) for p in plans) if s]
     extension: dict[str, Any] = {
-        "pdph-imaging.rating": d.rating.value.value,
-        "pdph-imaging.study-type": d.order.study_type,
-        "pdph-imaging.draft-order": d.order.reference,
-        "pdph-imaging.draft-orders": [c.order.reference for c in concerned] or [d.order.reference],
-        "pdph-imaging.knowledge": k.fingerprint,
+        CardExtension.RATING: d.rating.value.value,
+        CardExtension.STUDY_TYPE: d.order.study_type,
+        CardExtension.DRAFT_ORDER: d.order.reference,
+        CardExtension.DRAFT_ORDERS: [c.order.reference for c in concerned] or [d.order.reference],
+        CardExtension.KNOWLEDGE: k.fingerprint,
     }
     if d.hours_since_puncture is not None:
-        extension["pdph-imaging.hours-since-puncture"] = d.hours_since_puncture
+        extension[CardExtension.HOURS_SINCE_PUNCTURE] = d.hours_since_puncture
     if not d.understood:
-        extension["pdph-imaging.understood"] = False
+        extension[CardExtension.UNDERSTOOD] = False
     reasons = [
         Coding(
             system=k.rules.override_reason_system, code=code, display=k.rules.override_reasons[code]
