@@ -289,3 +289,22 @@ def test_migration_0006_counts_the_cards_of_earlier_rows_as_shown(tmp_path: Path
         indexes = {r[1] for r in connection.exec_driver_sql("PRAGMA index_list('audit')").all()}
     assert tuple(row) == (1, 0, None)
     assert "ix_audit_report" in indexes and "ix_audit_evaluated_at" not in indexes
+
+
+@pytest.mark.anyio
+async def test_the_analytics_page_labels_each_bar_by_its_iso_week(tmp_path: Path) -> None:
+    """Today's cards are under this week's label (the page labelled bars by the start of a rolling
+    7-day window: a Tuesday's activity appeared under the Tuesday a week before)."""
+    import re
+
+    url = f"sqlite:///{tmp_path}/store.sqlite3"
+    tuesday = LIVE_WEEK + timedelta(days=1)  # 2026-11-24, in 2026-W48
+    clock = MovableClock(tuesday)
+    async with app_client(settings_for(url, silent_scenarios="sih"), clock=clock) as client:
+        await ward_day(client, clock, tuesday, "t")
+        page = (await client.get("/analytics")).text
+    labels = re.findall(r'font-size="10">([^<]+)</text>', page)
+    assert labels[-2:] == ["W48", "23 Nov"] and labels[:2] == ["W41", "05 Oct"]
+    shown = re.findall(r'<rect class="bar shown"[^>]*><title>([^<]+)</title>', page)
+    assert shown[-1] == "2026-W48 (partial): 4 shown" and shown[-2] == "2026-W47: 0 shown"
+    assert "Silent mode: cards withheld for sih; system actions returned." in page
