@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from functools import partial
 from typing import Any
@@ -18,10 +19,13 @@ from cds_service.golive.record import vocabulary_gaps
 from cds_service.golive.traffic import TRAFFIC_HEADER, traffic_mark
 from cds_service.knowledge import Scenario
 from cds_service.observability.logs import hook_instance
+from cds_service.observability.metrics import ANOMALIES
 from cds_service.persistence.store import SavedFeedback
 from cds_service.pipeline.evaluate import evaluate
 from cds_service.security.fhir_servers import check_fhir_server
 from cds_service.wire import CdsResponse, FeedbackRequest, HookRequest
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(route_class=CdsRoute)
 SCENARIOS = frozenset(s.value for s in Scenario)
@@ -57,6 +61,9 @@ async def call_service(service_id: str, body: HookRequest, request: Request) -> 
         base_url,
         fhir_guard=partial(check_fhir_server, runtime.settings, issuer),
     )
+    for anomaly in result.anomalies:  # what the pure stages noticed: logged and counted here
+        ANOMALIES.labels(anomaly).inc()
+        log.warning(anomaly.replace("-", "_"), extra={"hookInstance": body.hookInstance})
     # Go-live (SPEC §6), in the shell: silent mode withholds the cards of silenced scenarios after
     # the evaluation; marked harness and demo calls leave no vocabulary gap and are not counted.
     delivery = runtime.silent.apply(result)

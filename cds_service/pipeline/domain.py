@@ -62,6 +62,8 @@ class PatientFacts:
     findings: list[Finding] = field(default_factory=list)
     studies: list[PriorStudy] = field(default_factory=list)  # imaging done, most recent first
     unread: list[UnreadWords] = field(default_factory=list)
+    # What reading the record noticed, for the shell to log and count (never logged here: pure).
+    anomalies: tuple[str, ...] = ()
 
     def kinds(self) -> set[str]:
         return {f.kind for f in self.findings}

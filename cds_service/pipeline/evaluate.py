@@ -4,7 +4,7 @@ facts → decision per order → cards and system actions."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from cds_service.pipeline.facts import patient_facts
 from cds_service.pipeline.orders import (
     draft_imaging_orders,
     draft_resources,
+    order_anomalies,
     order_reason,
     stated_urgent_findings,
 )
@@ -38,6 +39,8 @@ class Evaluation:
     decisions: list[Decision]
     orders: list[ImagingOrder]  # every draft imaging order evaluated, silent ones included
     knowledge: str | None = None  # version+hash of the knowledge set that decided
+    # What the pure stages noticed (an EHR sending mismatched ids...): the shell logs and counts it.
+    anomalies: list[str] = field(default_factory=list)
 
 
 def imaging_orders(request: HookRequest, service: HookService) -> list[ImagingOrder]:
@@ -65,8 +68,9 @@ async def evaluate(
     """`fhir_guard` is called with fhirServer before any query is sent there, and raises to refuse
     it (the registered-FHIR-server rule, cds_service/security/fhir_servers.py)."""
     orders = imaging_orders(request, service)
+    noticed = order_anomalies(request.context.draftOrders, request.context.selections)
     if not orders:  # nothing to say: no need to read the record
-        return Evaluation(CdsResponse(cards=[]), [], [])
+        return Evaluation(CdsResponse(cards=[]), [], [], anomalies=noticed)
     data = await resolve(
         request,
         service.declaration.prefetch,
@@ -80,10 +84,13 @@ async def evaluate(
     if size > LARGE_RECORD:
         # Tens of thousands of resources take tens of milliseconds to read: off the event loop, so
         # other calls on this worker are not delayed (a huge or hostile FHIR answer, issue 23).
-        return await asyncio.to_thread(
+        result = await asyncio.to_thread(
             evaluate_resolved, request, service, orders, data.resources, config, now, base_url
         )
-    return evaluate_resolved(request, service, orders, data.resources, config, now, base_url)
+    else:
+        result = evaluate_resolved(request, service, orders, data.resources, config, now, base_url)
+    result.anomalies[:0] = noticed
+    return result
 
 
 def evaluate_resolved(
@@ -141,4 +148,4 @@ def evaluate_resolved(
             response.extension = {
                 "systemActions": [a.model_dump(exclude_none=True) for a in actions]
             }
-    return Evaluation(response, decisions, orders, k.fingerprint)
+    return Evaluation(response, decisions, orders, k.fingerprint, list(facts.anomalies))

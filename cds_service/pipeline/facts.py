@@ -22,7 +22,6 @@ Documented choices (see docs/clinical-rules.md):
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,7 +47,6 @@ from cds_service.knowledge.terminology import (
     recognised_by_any,
     uninterpreted_words,
 )
-from cds_service.observability.metrics import ANOMALIES
 from cds_service.pipeline.classify import classify_study
 from cds_service.pipeline.domain import (
     Finding,
@@ -58,8 +56,6 @@ from cds_service.pipeline.domain import (
     UnreadWords,
 )
 from cds_service.pipeline.history import prior_studies
-
-log = logging.getLogger(__name__)
 
 CLOCK_SKEW = timedelta(minutes=10)
 
@@ -482,10 +478,8 @@ def patient_facts(
                 by_type.setdefault(resource_type, []).append(r)
             else:
                 dropped += 1
-    if dropped and not any(v for kind, v in by_type.items() if kind != "Patient"):
-        # Every resource names another patient: the EHR sent a patientId that matches none.
-        ANOMALIES.labels("patient-matches-no-resource").inc()
-        log.warning("patient_matches_no_resource", extra={"resources_of_others": dropped})
+    # Every resource names another patient: the EHR sent a patientId that matches none.
+    mismatch = bool(dropped) and not any(v for kind, v in by_type.items() if kind != "Patient")
     procedures = _procedures(by_type.get("Procedure", []), k, now, t)
     punctures, uncertain, patches = procedures.punctures, procedures.uncertain, procedures.patches
     findings = (
@@ -513,6 +507,7 @@ def patient_facts(
         studies=sorted(studies + myelograms, key=lambda s: s.at.at, reverse=True),
         unread=_unread_conditions(by_type.get("Condition", []), k, now, t)
         + _unread_observations(by_type.get("Observation", []), k, now, t),
+        anomalies=("patient-matches-no-resource",) if mismatch else (),
     )
 
 

@@ -3,7 +3,6 @@ what reason the order states (pure: no I/O)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from cds_service.fhir.views import ServiceRequestView, read_resources
@@ -15,11 +14,8 @@ from cds_service.knowledge.terminology import (
     parts,
     uninterpreted_words,
 )
-from cds_service.observability.metrics import ANOMALIES
 from cds_service.pipeline.classify import classify_study
 from cds_service.pipeline.domain import Finding, ImagingOrder, OrderReason
-
-log = logging.getLogger(__name__)
 
 
 def _listed(value: Any) -> list[Any]:
@@ -47,16 +43,9 @@ def draft_imaging_orders(
         None if selections is None else {s.split("/")[-1] for s in selections if isinstance(s, str)}
     )
     orders: dict[str, ImagingOrder] = {}
-    if wanted and not any(isinstance(r.get("id"), str) and r["id"] in wanted for r in raw):
-        ANOMALIES.labels("selection-matches-no-draft-order").inc()
-        log.warning(
-            "selection_matches_no_draft_order",
-            extra={"selections": len(wanted), "draft_orders": len(raw)},
-        )
     for item in read_resources(raw, ServiceRequestView):
         order_id = item.model.id
-        if order_id is None:
-            log.warning("draft_order_without_id")
+        if order_id is None:  # counted by order_anomalies
             continue
         if (
             wanted is not None and order_id not in wanted
@@ -73,6 +62,19 @@ def draft_imaging_orders(
             item.raw,
         )
     return list(orders.values())
+
+
+def order_anomalies(draft_orders: dict[str, Any], selections: list[str] | None) -> list[str]:
+    """What a pure stage noticed about the draft orders, for the shell to log and count: selections
+    that name no draft order (an EHR bug), draft ServiceRequests without an id."""
+    raw = draft_resources(draft_orders)
+    found: list[str] = []
+    wanted = {s.split("/")[-1] for s in selections or [] if isinstance(s, str)}
+    if wanted and not any(isinstance(r.get("id"), str) and r["id"] in wanted for r in raw):
+        found.append("selection-matches-no-draft-order")
+    if any(r.get("resourceType") == "ServiceRequest" and not r.get("id") for r in raw):
+        found.append("draft-order-without-id")
+    return found
 
 
 def order_reason(
