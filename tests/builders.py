@@ -167,8 +167,11 @@ def hook_request(
     return request
 
 
-def evaluate_now(request: dict[str, Any], now: datetime = NOW, **overrides: Any) -> Any:
-    """Run the pure part of the pipeline on a request whose prefetch is complete."""
+def evaluate_now(
+    request: dict[str, Any], now: datetime = NOW, hooks_dir: Any = None, **overrides: Any
+) -> Any:
+    """Run the pure part of the pipeline on a request whose prefetch is complete (with the shipped
+    knowledge, or the one in `hooks_dir`)."""
     from cds_service.config import HOOKS_DIR, Settings
     from cds_service.knowledge.registry import load_services
     from cds_service.pipeline.config import EvaluationConfig
@@ -176,7 +179,8 @@ def evaluate_now(request: dict[str, Any], now: datetime = NOW, **overrides: Any)
     from cds_service.pipeline.resolve import prefetch_resources
     from cds_service.wire import HookRequest
 
-    service = _services(HOOKS_DIR, load_services)[f"pdph-imaging-{request['hook']}"]
+    services = load_services(hooks_dir) if hooks_dir else _services(HOOKS_DIR, load_services)
+    service = services[f"pdph-imaging-{request['hook']}"]
     parsed = HookRequest.model_validate(request)
     resources = {k: prefetch_resources(v) or [] for k, v in (parsed.prefetch or {}).items()}
     settings = Settings(database_url="sqlite:///:memory:", **overrides)

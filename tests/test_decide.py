@@ -29,6 +29,7 @@ from tests.builders import (
     temperature,
 )
 from tests.conftest import NOW
+from tests.support.spec_matrix import MATRIX
 
 MRI = service_request("sr-1", MRI_BRAIN_WWO)
 ORTHOSTATIC = condition(concept(SNOMED, "445511002", "Orthostatic headache"), at(30))
@@ -301,33 +302,7 @@ def test_thresholds_overridable_by_settings() -> None:
     )
 
 
-# The SPEC §2 rating matrix, written out independently of hooks/pdph_imaging/rules.yaml.
-UA, MBA, UNA, NR = (
-    "usually-appropriate",
-    "may-be-appropriate",
-    "usually-not-appropriate",
-    "not-rated",
-)
 SCENARIOS = list(Scenario)
-MATRIX = {
-    # study type: ratings in the order of Scenario
-    # (acute, red flags, persistent, sih, post-patch, AMS, thunderclap, sih after initial imaging)
-    "ct-head-without": (UNA, UA, UNA, NR, NR, NR, UA, NR),
-    "cta-head": (UNA, NR, NR, NR, NR, NR, MBA, NR),
-    "mri-head-without-and-with": (UNA, UA, UNA, UA, NR, NR, UNA, UA),
-    "mri-head-without": (UNA, UA, UNA, MBA, NR, NR, UNA, NR),
-    "mri-head-with": (UNA, MBA, UNA, MBA, NR, NR, UNA, NR),
-    "mri-head-unspecified": (UNA, MBA, UNA, MBA, NR, NR, UNA, NR),
-    "mri-spine-cervical": (UNA, NR, UNA, UA, NR, UA, NR, UA),
-    "mri-spine-lumbar": (UNA, NR, UNA, UA, NR, UA, NR, UA),
-    "mri-spine-complete": (UNA, NR, UNA, UA, NR, UA, NR, UA),
-    "ct-myelography": (UNA, NR, UNA, UNA, UNA, NR, NR, MBA),
-    "dsm-complete-spine": (UNA, NR, UA, UNA, UNA, NR, NR, UA),
-    "ct-head-with": (UNA, NR, NR, NR, NR, NR, NR, NR),
-    "ct-spine": (UNA, NR, NR, NR, NR, NR, NR, NR),
-    "myelography": (UNA, NR, NR, NR, NR, NR, NR, NR),
-    "other-head-spine": (UNA, NR, NR, NR, NR, NR, NR, NR),
-}
 
 
 @pytest.mark.parametrize("study_type", sorted(MATRIX))

@@ -1,0 +1,90 @@
+"""An informaticist's tasks need YAML only (issue 20): each test edits a copy of hooks/ and shows the
+service applying the change, with no Python touched. (Adding a red flag and a card sentence:
+tests/test_knowledge.py, through the HTTP API.)"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cds_service.config import HOOKS_DIR
+from tests.builders import (
+    CPT,
+    concept,
+    evaluate_now,
+    headache,
+    hook_request,
+    lumbar_puncture,
+    service_request,
+)
+from tests.support.spec_matrix import MATRIX, MBA, UNA
+
+
+@pytest.fixture
+def hooks(tmp_path: Path) -> Path:
+    target = tmp_path / "hooks"
+    shutil.copytree(HOOKS_DIR, target)
+    return target
+
+
+def edit(path: Path, change: Any) -> None:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def card_for(order: dict[str, Any], hooks_dir: Path) -> dict[str, Any]:
+    request = hook_request([order], [lumbar_puncture(30), headache()], hook="order-select")
+    [card] = evaluate_now(request, hooks_dir=hooks_dir).response.to_json_dict()["cards"]
+    return card
+
+
+def test_a_study_type_matched_by_its_text(hooks: Path) -> None:
+    """'CT perfusion head' becomes a study type of its own: its words, its rule, its row."""
+    order = service_request("sr-1", concept(text="CT PERFUSION HEAD"))
+    before = card_for(order, hooks)
+    assert before["extension"]["pdph-imaging.study-type"] == "ct-head-without"
+
+    def add_study(d: dict[str, Any]) -> None:
+        d["studies"]["ct-perfusion-head"] = {
+            "name": "CT perfusion head",
+            "rating_row": "other-head-spine",
+            "rrl": "☢☢☢ (1–10 mSv)",
+        }
+        d["text"]["modality"]["perfusion"] = ["perfusion"]
+        rule = {
+            "all": ["modality.ct", "modality.perfusion", "region.head"],
+            "study": "ct-perfusion-head",
+        }
+        d["classify"].insert(0, rule)
+
+    edit(hooks / "pdph_imaging" / "imaging.yaml", add_study)
+    after = card_for(order, hooks)
+    assert after["extension"]["pdph-imaging.study-type"] == "ct-perfusion-head"
+    assert after["summary"].startswith("CT PERFUSION HEAD")
+
+
+def test_one_rating_cell_changed(hooks: Path) -> None:
+    """The acute column's MRI spine cell from UNA to MBA (J): the card and the PAMA rating follow;
+    the one matrix table of the tests names the cell that changed."""
+    order = service_request("sr-1", concept(CPT, "72148", "MRI lumbar spine without contrast"))
+    assert (
+        card_for(order, hooks)["extension"]["pdph-imaging.rating"]
+        == MATRIX["mri-spine-lumbar"][0]
+        == UNA
+    )
+
+    def change(d: dict[str, Any]) -> None:
+        d["ratings"]["pdph-acute"]["mri-spine"] = {"rating": "MBA", "source": "J"}
+
+    edit(hooks / "pdph_imaging" / "rules.yaml", change)
+    request = hook_request([order], [lumbar_puncture(30), headache()], hook="order-select")
+    evaluation = evaluate_now(request, hooks_dir=hooks)
+    assert evaluation.decisions[0].rating.value.value == MBA
+    [action] = evaluation.response.to_json_dict()["systemActions"]
+    pama = action["resource"]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"]
+    assert pama == "appropriate"
