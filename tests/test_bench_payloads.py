@@ -92,6 +92,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow  # a subprocess
 def test_the_rules_off_app_answers_like_the_service_from_one_evaluation_per_body() -> None:
     """bench/rules_off_app.py (a loopback row of the benchmark) answers each distinct body with the
     service's own answer, evaluated once: 3 bodies sent twice leave 3 remembered evaluations."""

@@ -321,6 +321,7 @@ def test_error_replay_of_a_fixture_naming_an_unknown_service(tmp_path: Path) -> 
     assert "no service 'pdph-imaging' here; the services are: pdph-imaging-order-select" in line
 
 
+@pytest.mark.slow  # a real server
 def test_error_replay_at_a_server_that_is_down(settings: Settings) -> None:
     from cds_service.api.app import create_app
     from tests.demo_helpers import running_server
@@ -334,6 +335,7 @@ def test_error_replay_at_a_server_that_is_down(settings: Settings) -> None:
     )
 
 
+@pytest.mark.slow  # a real server
 def test_error_replay_at_a_service_that_requires_jwts(settings: Settings) -> None:
     from cds_service.api.app import create_app
     from tests.demo_helpers import running_server

@@ -311,6 +311,7 @@ async def test_real_local_server_fault(tmp_path: Path, local_fhir: str, mode: st
     assert REAL_FAULTS[mode] in {d["cause"] for d in response.json()["details"]}
 
 
+@pytest.mark.slow  # a real socket server
 @pytest.mark.anyio
 async def test_real_local_server_healthy(tmp_path: Path, local_fhir: str) -> None:
     response = await evaluate_without_prefetch(tmp_path, f"{local_fhir}/ok", "local healthy")

@@ -43,7 +43,9 @@ def fuzz_settings(in_suite: int) -> settings:
 def knowledge_codings(pattern: str = "*.yaml") -> list[dict[str, str]]:
     """Every (system, code) the knowledge files recognise, so fuzzed resources reach the rules."""
     folder = HOOKS_DIR / "pdph_imaging"
-    systems = yaml.safe_load((folder / "valuesets.yaml").read_text(encoding="utf-8"))["systems"]
+    systems = yaml.load((folder / "valuesets.yaml").read_bytes(), Loader=yaml.CSafeLoader)[
+        "systems"
+    ]
     found: dict[tuple[str, str], None] = {}
 
     def walk(node: Any) -> None:
@@ -57,7 +59,7 @@ def knowledge_codings(pattern: str = "*.yaml") -> list[dict[str, str]]:
                 walk(value)
 
     for path in sorted(folder.glob(pattern)):
-        walk(yaml.safe_load(path.read_text(encoding="utf-8")))
+        walk(yaml.load(path.read_bytes(), Loader=yaml.CSafeLoader))
     return [{"system": system, "code": code} for system, code in found]
 
 

@@ -39,6 +39,7 @@ def referenced(text: str) -> set[str]:
     return set(METRIC.findall(text)) - PROMETHEUS_SERIES
 
 
+@pytest.mark.slow  # promtool, a subprocess
 def test_alert_rules_pass_promtool() -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
@@ -53,6 +54,7 @@ def test_alert_rules_pass_promtool() -> None:
     assert "SUCCESS: 10 rules found" in result.stdout
 
 
+@pytest.mark.slow  # promtool, a subprocess
 def test_fetch_limit_alert_fires_on_a_refusal_and_clears(tmp_path: Path) -> None:
     """`promtool test rules`: CdsFetchLimitExceeded fires, per source and cause, within minutes of a
     response abandoned at a cap, and clears once 15 minutes pass without one."""

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from cds_service.api.app import create_app
@@ -137,6 +138,7 @@ def test_replay_reports_a_mismatch_and_fails_with_expect(tmp_path: Path) -> None
     assert "FAIL" in without_expect.stdout
 
 
+@pytest.mark.slow  # a real server
 def test_replay_against_a_running_service(settings: Settings) -> None:
     app = create_app(without_auth(settings))
     with running_server(app) as base_url:
