@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from itertools import product
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -121,6 +122,8 @@ class Knowledge:
             for part, table in imaging.text.model_dump().items()
         }
         self._card_plans: dict[tuple[Scenario, str, str | None], CardPlan] = {}
+        # Words left uninterpreted per concept content (knowledge/terminology.py), memoised.
+        self.unread_cache: dict[Any, tuple[str, ...]] = {}
         _validate_references(self)
 
     def finding_display(self, key: str) -> str:

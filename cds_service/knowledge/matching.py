@@ -152,7 +152,7 @@ class ConceptIndex(Mapping[str, Matcher]):
         for first, last, key in self._ranges.get(canonical, ()):
             if in_range(normalised, first, last) and key not in found:
                 found = found | {key}
-        _remember(self._code_cache, (system, code), found)
+        remember(self._code_cache, (system, code), found)
         return found
 
     def keys_for_text(self, text: str) -> frozenset[str]:
@@ -163,7 +163,7 @@ class ConceptIndex(Mapping[str, Matcher]):
             found = NO_KEYS
         else:
             found = frozenset(k for k, m in self._matchers.items() if m.matches_text(text))
-        _remember(self._text_cache, text, found)
+        remember(self._text_cache, text, found)
         return found
 
     def spans_for_text(self, text: str) -> Mapping[str, tuple[Span, ...]]:
@@ -177,11 +177,11 @@ class ConceptIndex(Mapping[str, Matcher]):
         else:
             every = ((key, m.spans(text)) for key, m in self._matchers.items())
             found = MappingProxyType({key: spans for key, spans in every if spans})
-        _remember(self._spans_cache, text, found)
+        remember(self._spans_cache, text, found)
         return found
 
 
-def _remember(cache: dict[K, V], key: K, value: V) -> None:
+def remember(cache: dict[K, V], key: K, value: V) -> None:
     """Bounded memo: emptied when full, so a stream of distinct texts cannot grow it without end."""
     if len(cache) >= CACHE_SIZE:
         cache.clear()

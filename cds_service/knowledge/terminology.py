@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cds_service.knowledge import NO_KEYS, ConceptIndex, Knowledge
+from cds_service.knowledge.matching import remember
 
 
 def coding_dicts(concept: Any) -> list[dict[str, Any]]:
@@ -90,7 +91,29 @@ def uninterpreted_words(concept: Any, k: Knowledge) -> list[str]:
     """Words of one CodeableConcept that no rule accounts for (SPEC §2, fail-safe rule). Accounted for:
     the display of a recognised code, the words of every recognised concept (finding or procedure,
     negated or not), negation cues and filler words. A coding that is not recognised and has no
-    words of its own is itself uninterpreted."""
+    words of its own is itself uninterpreted. Memoised per concept's content (bounded): reasons and
+    problem-list texts recur."""
+    if not isinstance(concept, dict):
+        return []
+    key = (
+        concept.get("text") if isinstance(concept.get("text"), str) else None,
+        tuple(
+            (c.get("system"), c.get("code"), c.get("display"))
+            for c in coding_dicts(concept)
+            if all(
+                v is None or isinstance(v, str)
+                for v in (c.get("system"), c.get("code"), c.get("display"))
+            )
+        ),
+    )
+    found = k.unread_cache.get(key)
+    if found is None:
+        found = tuple(_uninterpreted(concept, k))
+        remember(k.unread_cache, key, found)
+    return list(found)
+
+
+def _uninterpreted(concept: Any, k: Knowledge) -> list[str]:
     texts: list[str] = []
     left: list[str] = []
     text = concept.get("text") if isinstance(concept, dict) else None
