@@ -39,6 +39,7 @@ def _rules() -> list[dict[str, str]]:
     return [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
 
 
+@pytest.mark.slow  # promtool, a subprocess
 def test_the_rules_pass_promtool_check() -> None:
     result = subprocess.run(
         [_promtool(), "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60
@@ -47,6 +48,7 @@ def test_the_rules_pass_promtool_check() -> None:
     assert f"SUCCESS: {len(_rules())} rules found" in result.stdout
 
 
+@pytest.mark.slow  # promtool, a subprocess
 def test_the_rules_pass_their_unit_tests_with_series() -> None:
     result = subprocess.run(
         [_promtool(), "test", "rules", TESTS.name],
@@ -73,6 +75,7 @@ def test_the_rules_pass_their_unit_tests_with_series() -> None:
     assert quiet == ALERTS  # ...and where it must stay silent
 
 
+@pytest.mark.slow  # promtool, a subprocess
 def test_a_broken_rule_fails_its_unit_test(tmp_path: Path) -> None:
     """The unit tests bite: with the factor raised to 10, the five-fold change goes unnoticed."""
     broken = RULES.read_text().replace("expr: vector(3)", "expr: vector(10)")
