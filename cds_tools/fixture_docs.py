@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cds_service.config import Settings
-from cds_service.knowledge import Scenario
 from cds_service.knowledge.registry import load_services
+from cds_service.knowledge.texts import threshold_values
 from cds_service.pipeline.config import EvaluationConfig
 from cds_tools.fixtures import fixture_paths, load_fixture
 from cds_tools.replay import FixtureResult, in_process_client, replay_fixture
@@ -92,13 +92,10 @@ async def fixtures_readme(folder: Path, settings: Settings) -> str:
     services = load_services(settings.hooks_dir)
     k = next(iter(services.values())).knowledge
     t = EvaluationConfig.from_settings(settings).thresholds(k)
-    hours = {
-        "acute_window_hours": f"{t.acute_window_hours:g}",
-        "lookback_days": f"{t.lookback_days:g}",
-    }
+    hours = threshold_values(t)
     titles = k.rules.scenarios
     scenarios = "; ".join(
-        f"`{s.value}`: {titles[s].title.format(**hours)}" for s in Scenario if s in titles
+        f"`{code}`: {rules.title.format(**hours)}" for code, rules in titles.items()
     )
     rows = []
     async with in_process_client(settings, DOCS_NOW) as client:

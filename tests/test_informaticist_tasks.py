@@ -88,3 +88,48 @@ def test_one_rating_cell_changed(hooks: Path) -> None:
     [action] = evaluation.response.to_json_dict()["systemActions"]
     pama = action["resource"]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"]
     assert pama == "appropriate"
+
+
+def test_a_new_scenario_with_its_precedence_and_card_texts(hooks: Path) -> None:
+    """A site adds a scenario in YAML alone: an epidural blood patch whose puncture cannot be placed
+    in time, with a headache, gets an information card instead of silence."""
+    folder = hooks / "pdph_imaging"
+
+    def add(d: dict[str, Any]) -> None:
+        code = "blood-patch-puncture-undated"
+        uncertain = next(
+            i for i, r in enumerate(d["precedence"]) if r["when"] == ["uncertain-puncture"]
+        )
+        d["precedence"].insert(
+            uncertain, {"when": ["blood-patch", "uncertain-puncture"], "then": code}
+        )
+        d["ratings"][code] = {row: {"rating": "NR"} for row in d["ratings"]["pdph-acute"]}
+        d["scenarios"][code] = {
+            "title": "Headache after a blood patch, puncture time unknown",
+            "why": "{evidence} after an epidural blood patch; the puncture's time is not recorded.",
+            "what": "Record when the puncture was done; {ordered} is not rated meanwhile.",
+            "indicator": "info",
+            "summary": "Blood patch recorded, puncture time unknown: {ordered} cannot be rated.",
+            "advice": "Without the puncture's time, acute and persistent cannot be told apart.",
+            "suggestions": [],
+            "override_reasons": [],
+        }
+
+    edit(folder / "rules.yaml", add)
+    undated = {
+        "resourceType": "Procedure",
+        "status": "completed",
+        "subject": {"reference": "Patient/pat-1"},
+        "code": concept(CPT, "62270", "Lumbar puncture"),
+    }
+    patch = {
+        **undated,
+        "code": concept(CPT, "62273", "Epidural blood patch"),
+        "performedDateTime": lumbar_puncture(20)["performedDateTime"],
+    }
+    order = service_request("sr-1", concept(CPT, "70553", "MRI brain without and with contrast"))
+    request = hook_request([order], [undated, patch, headache(10)], hook="order-select")
+    [card] = evaluate_now(request, hooks_dir=hooks).response.to_json_dict()["cards"]
+    assert card["source"]["topic"]["code"] == "blood-patch-puncture-undated"
+    assert card["summary"].startswith("Blood patch recorded, puncture time unknown")
+    assert card["links"][0]["url"].endswith("/explain/blood-patch-puncture-undated")

@@ -72,7 +72,7 @@ def audit_records(
             AuditRecord(
                 hook_instance=hook_instance,
                 service_id=service_id,
-                scenario=decision.scenario.value if decision else SILENT,
+                scenario=str(decision.scenario) if decision else SILENT,
                 rating=decision.rating.value.value if decision else SILENT,
                 study_type=order.study_type,
                 hours_since_puncture=decision.hours_since_puncture if decision else None,

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from cds_service.api.deps import RuntimeDep
 from cds_service.errors import CdsError
-from cds_service.knowledge import Knowledge, Scenario
+from cds_service.knowledge import Knowledge
 from cds_service.knowledge.texts import threshold_values
 
 router = APIRouter()
@@ -31,7 +31,7 @@ def _text(value: str, values: dict[str, str]) -> str:
     return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
 
 
-def explanation(k: Knowledge, scenario: Scenario, values: dict[str, str]) -> str:
+def explanation(k: Knowledge, scenario: str, values: dict[str, str]) -> str:
     rules = k.rules.scenarios[scenario]
     phrases = k.cards.rating_phrases
     words = k.cards.explain
@@ -82,10 +82,9 @@ def explanation(k: Knowledge, scenario: Scenario, values: dict[str, str]) -> str
     "/explain/{scenario}", response_class=HTMLResponse, summary="Why a card says what it says"
 )
 async def explain(scenario: str, runtime: RuntimeDep) -> HTMLResponse:
-    try:
-        chosen = Scenario(scenario)
-    except ValueError:
-        raise CdsError(404, "unknown-scenario", f"no scenario {scenario!r}") from None
     k = next(iter(runtime.services.values())).knowledge
+    if scenario not in k.rules.scenarios:
+        raise CdsError(404, "unknown-scenario", f"no scenario {scenario!r}")
+    chosen = scenario
     values = threshold_values(runtime.evaluation.thresholds(k))
     return HTMLResponse(explanation(k, chosen, values))

@@ -17,7 +17,6 @@ from cds_service.api.routing import CdsRoute, DirectRoute
 from cds_service.errors import CdsError
 from cds_service.golive.record import vocabulary_gaps
 from cds_service.golive.traffic import TRAFFIC_HEADER, traffic_mark
-from cds_service.knowledge import Scenario
 from cds_service.observability.logs import hook_instance
 from cds_service.observability.metrics import ANOMALIES
 from cds_service.persistence.store import SavedFeedback
@@ -28,7 +27,6 @@ from cds_service.wire import CdsResponse, FeedbackRequest, HookRequest
 log = logging.getLogger(__name__)
 
 router = APIRouter(route_class=CdsRoute)
-SCENARIOS = frozenset(s.value for s in Scenario)
 
 
 @router.get("/cds-services", summary="CDS Hooks discovery")
@@ -107,7 +105,7 @@ async def feedback(service_id: str, body: FeedbackRequest, runtime: RuntimeDep) 
     rules = service.knowledge.rules
 
     def offered(scenario: str) -> frozenset[tuple[str | None, str | None]]:
-        cards = rules.scenarios.get(Scenario(scenario)) if scenario in SCENARIOS else None
+        cards = rules.scenarios.get(scenario)
         codes = cards.override_reasons if cards else []
         return frozenset((rules.override_reason_system, code) for code in codes)
 

@@ -24,7 +24,7 @@ def vocabulary_gaps(
     selections = context.selections if service.declaration.evaluate == "selections" else None
     k = service.knowledge
     unclassified = unclassified_imaging_orders(context.draftOrders, k, selections)
-    decided = [d.scenario.value for d in evaluation.decisions]
+    decided = [str(d.scenario) for d in evaluation.decisions]
     example = decided[0] if decided else None
 
     def sighting(
@@ -53,7 +53,7 @@ def vocabulary_gaps(
     for decision in evaluation.decisions:
         words += len(decision.uninterpreted)
         for word in decision.uninterpreted:
-            scenario = decision.scenario.value
+            scenario = str(decision.scenario)
             if word.startswith(CODE_WORD):
                 code = word.removeprefix(CODE_WORD)
                 found.append(sighting("reason-code", "", code, code, scenario))

@@ -22,7 +22,7 @@ def known_scenarios(services: Mapping[str, HookService]) -> list[str]:
     """Every scenario code of the knowledge sets the services apply, in the knowledge's order."""
     codes: dict[str, None] = {}
     for service in services.values():
-        codes.update({scenario.value: None for scenario in service.knowledge.rules.scenarios})
+        codes.update({str(scenario): None for scenario in service.knowledge.rules.scenarios})
     return list(codes)
 
 

@@ -30,7 +30,6 @@ from cds_service.knowledge.model import (
     Rating,
     RatingCell,
     RulesFile,
-    Scenario,
     ScenarioVariant,
     ValueSetsFile,
 )
@@ -121,7 +120,7 @@ class Knowledge:
             part: {key: [re.compile(p, re.IGNORECASE) for p in pats] for key, pats in table.items()}
             for part, table in imaging.text.model_dump().items()
         }
-        self._card_plans: dict[tuple[Scenario, str, str | None], CardPlan] = {}
+        self._card_plans: dict[tuple[str, str, str | None], CardPlan] = {}
         # Words left uninterpreted per concept content (knowledge/terminology.py), memoised.
         self.unread_cache: dict[Any, tuple[str, ...]] = {}
         _validate_references(self)
@@ -129,7 +128,7 @@ class Knowledge:
     def finding_display(self, key: str) -> str:
         return self.valuesets.findings[key].display
 
-    def rating(self, scenario: Scenario, study_type: str, variant: str | None = None) -> RatingCell:
+    def rating(self, scenario: str, study_type: str, variant: str | None = None) -> RatingCell:
         row = self.imaging.studies[study_type].rating_row
         chosen = self.rules.scenarios[scenario].variants.get(variant) if variant else None
         if chosen is not None:
@@ -141,9 +140,7 @@ class Knowledge:
     def repeat_group(self, study_type: str) -> str:
         return self.imaging.studies[study_type].repeat_group or study_type
 
-    def card_plan(
-        self, scenario: Scenario, study_type: str, variant: str | None = None
-    ) -> CardPlan:
+    def card_plan(self, scenario: str, study_type: str, variant: str | None = None) -> CardPlan:
         """The plan for one study in one scenario, merged once and then reused (knowledge is frozen)."""
         key = (scenario, study_type, variant)
         plan = self._card_plans.get(key)
@@ -151,7 +148,7 @@ class Knowledge:
             plan = self._card_plans[key] = self._merge_plan(scenario, study_type, variant)
         return plan
 
-    def _merge_plan(self, scenario: Scenario, study_type: str, variant: str | None) -> CardPlan:
+    def _merge_plan(self, scenario: str, study_type: str, variant: str | None) -> CardPlan:
         rules = self.rules.scenarios[scenario]
         study = self.imaging.studies[study_type]
         chosen = rules.variants.get(variant) if variant else None
@@ -287,9 +284,13 @@ def _validate_references(k: Knowledge) -> None:
             orderable.in_pregnancy is None or orderable.in_pregnancy in orderables,
             f"imaging.yaml: orderables.{key}.in_pregnancy: unknown orderable {orderable.in_pregnancy!r}",
         )
-    for scenario in Scenario:
-        _require(scenario in k.rules.ratings, f"ratings: scenario {scenario} missing")
-        _require(scenario in k.rules.scenarios, f"scenarios: scenario {scenario} missing")
+    for number, step in enumerate(k.rules.precedence):
+        _require(
+            step.then == "silent" or step.then in k.rules.scenarios,
+            f"rules.yaml: precedence[{number}].then: unknown scenario {step.then!r}",
+        )
+    for scenario in k.rules.scenarios:
+        _require(scenario in k.rules.ratings, f"rules.yaml: ratings: scenario {scenario} missing")
         missing = rows - set(k.rules.ratings[scenario])
         _require(not missing, f"ratings[{scenario}]: rows {sorted(missing)} missing")
         rules = k.rules.scenarios[scenario]

@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Scenario(StrEnum):
+    """Names for the scenarios the shipped knowledge defines (tests, analytics ordering). The
+    knowledge itself defines its scenarios (rules.yaml `scenarios`): a site may add one in YAML,
+    whose code is then a plain string everywhere."""
+
     PDPH_ACUTE = "pdph-acute"
     PDPH_ACUTE_RED_FLAGS = "pdph-acute-red-flags"
     PDPH_PERSISTENT = "pdph-persistent"
@@ -289,6 +293,9 @@ class ScenarioRules(_Strict):
     # A card about the patient (an urgent work-up) appears once per response, naming every draft order
     # it concerns; a card about one order (cancel, replace) names that order (SPEC §4).
     about: Literal["order", "patient"] = "order"
+    # With no dated puncture, the oldest post-dural-puncture diagnosis stands for it (its onset a
+    # lower bound of the time since the puncture: "at least N hours", SPEC §2).
+    puncture_from_diagnosis: bool = False
     indicator: Literal["info", "warning", "critical"]
     summary: str
     advice: str
@@ -325,7 +332,7 @@ class PrecedenceRule(_Strict):
     """One line of the scenario precedence: when every condition holds, `then` decides."""
 
     when: list[str]
-    then: Scenario | Literal["silent"]
+    then: str  # a scenario of `scenarios`, or "silent"
 
 
 class RulesFile(_Strict):
@@ -336,10 +343,10 @@ class RulesFile(_Strict):
     rating_sources: dict[Literal["S", "T", "H", "J"], str]
     finding_groups: FindingGroups
     precedence: list[PrecedenceRule] = Field(min_length=1)
-    ratings: dict[Scenario, dict[str, RatingCell]]
+    ratings: dict[str, dict[str, RatingCell]]
     override_reason_system: str
     override_reasons: dict[str, str]
-    scenarios: dict[Scenario, ScenarioRules]
+    scenarios: dict[str, ScenarioRules]
 
 
 class CardLabels(_Strict):

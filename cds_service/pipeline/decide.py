@@ -295,9 +295,10 @@ def decide(
     if scenario == "silent":
         return None
     puncture, hours = s.puncture, s.hours
-    if puncture is None and scenario is Scenario.PDPH_PERSISTENT and s.diagnosis is not None:
+    rules = k.rules.scenarios[scenario]
+    if puncture is None and rules.puncture_from_diagnosis and s.diagnosis is not None:
         puncture, hours = s.diagnosis, _diagnosis_hours(s)
-    chosen = Scenario(scenario)
+    chosen = _named(scenario)
     variant = next((v for v in k.rules.scenarios[chosen].variants if _holds(v, s)), None)
     rating = k.rating(chosen, order.study_type, variant)
     uninterpreted = _uninterpreted(s)
@@ -322,8 +323,13 @@ def decide(
     )
 
 
+def _named(scenario: str) -> str:
+    """A shipped scenario as its `Scenario` name (tests compare with `is`); a site's own as is."""
+    return Scenario(scenario) if scenario in Scenario._value2member_map_ else scenario
+
+
 def _discourages(
-    k: Knowledge, scenario: Scenario, order: ImagingOrder, variant: str | None, rating: RatingCell
+    k: Knowledge, scenario: str, order: ImagingOrder, variant: str | None, rating: RatingCell
 ) -> bool:
     """Whether the card for this order would discourage imaging: it rates the drafted study usually
     not appropriate, warns, or offers a cancel or a replace (never in a never-discourage scenario)."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cds_service.fhir.time import Instant
-from cds_service.knowledge import RatingCell, Scenario
+from cds_service.knowledge import RatingCell
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class OrderReason:
 @dataclass(frozen=True)
 class Decision:
     order: ImagingOrder
-    scenario: Scenario
+    scenario: str  # a scenario of the knowledge (a `Scenario` member when it is a shipped one)
     rating: RatingCell
     hours_since_puncture: float | None
     puncture: ProcedureEvent | None

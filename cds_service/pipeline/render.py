@@ -207,7 +207,7 @@ def _card(
             url=k.rules.source.url,
             topic=Coding(
                 system=k.rules.source.topic_system,
-                code=d.scenario.value,
+                code=str(d.scenario),
                 display=rules.title.format(**values),
             ),
         ),
@@ -219,7 +219,7 @@ def _card(
         links=[
             Link(
                 label=k.cards.labels.link,
-                url=f"{base}/explain/{d.scenario.value}",
+                url=f"{base}/explain/{d.scenario!s}",
                 type="absolute",
             )
         ],
