@@ -7,18 +7,16 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
 
 from cds_service.config import Settings
-from tests.support.client import asgi_client
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM_ARGS = [
@@ -102,12 +100,3 @@ def chromium_page(profile_dir: Path) -> Iterator[Any]:
             yield page
         finally:
             context.close()
-
-
-@asynccontextmanager
-async def app_client(
-    make_app: Callable[..., FastAPI], **overrides: object
-) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client over ASGI to an app built by conftest's `make_app`, with its lifespan running."""
-    async with asgi_client(make_app(**overrides)) as client:
-        yield client

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,10 +17,8 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import create_engine, text
 
-from cds_service.api.app import create_app
 from cds_service.config import Settings
 from cds_service.persistence.store import AuditRecord
-from tests.support.client import asgi_client
 from tests.support.clock import NOW
 from tests.support.database import migrated_sqlite
 
@@ -213,15 +211,6 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
         database_url = migrated_sqlite(path)
         overrides["migrate_on_startup"] = False
     return Settings(DATABASE_URL=database_url, **({"auth_required": False} | overrides))
-
-
-@asynccontextmanager
-async def app_client(
-    settings: Settings, clock: Any = lambda: NOW
-) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client talking to a fresh app over ASGI, with the app's lifespan running."""
-    async with asgi_client(create_app(settings, clock=clock), "http://cds.test") as client:
-        yield client
 
 
 def service_of(request: dict[str, Any]) -> str:

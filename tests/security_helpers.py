@@ -9,8 +9,8 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -21,7 +21,6 @@ import jwt
 import respx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from fastapi import FastAPI
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from cds_service.api.app import create_app
@@ -128,19 +127,6 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 def open_settings(tmp_path: Path, **overrides: Any) -> Settings:
     """Auth off: for tests of the hook path itself."""
     return make_settings(tmp_path, auth_required=False, **overrides)
-
-
-@asynccontextmanager
-async def app_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client bound to the app, with the app's lifespan running."""
-    async with asgi_client(app, BASE_URL) as client:
-        yield client
-
-
-@asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(create_app(settings, clock=lambda: NOW)) as client:
-        yield client
 
 
 def iso(hours_ago: float) -> str:
@@ -295,7 +281,7 @@ class FuzzClient:
         with (
             respx.mock(assert_all_called=False) as router,
             start_blocking_portal() as portal,
-            portal.wrap_async_context_manager(app_client(app)) as client,
+            portal.wrap_async_context_manager(asgi_client(app, BASE_URL)) as client,
         ):
             router.get(JWKS_URL).mock(
                 return_value=httpx.Response(200, json=jwks(key("ES384"), key("RS384")))

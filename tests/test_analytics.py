@@ -15,10 +15,10 @@ from cds_service.persistence.analytics import window
 from tests.ops_helpers import (
     NOW,
     _iso,
-    app_client,
     settings_for,
     ward_day,
 )
+from tests.support.client import app_client
 
 SINCE = NOW - timedelta(days=1)
 UNTIL = NOW + timedelta(hours=1)

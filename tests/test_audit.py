@@ -15,7 +15,6 @@ from cds_service.persistence.store import FeedbackStore, audit, audit_card, feed
 from tests.ops_helpers import (
     MRI_BRAIN,
     SELECT,
-    app_client,
     call_hook,
     feedback_item,
     hook_request,
@@ -23,6 +22,7 @@ from tests.ops_helpers import (
     scenario_of,
     settings_for,
 )
+from tests.support.client import app_client
 
 
 def _store_errors(operation: str) -> float:

@@ -18,7 +18,6 @@ from cds_service.persistence.store import AuditRecord, FeedbackStore, audit, fee
 from cds_service.wire import FeedbackItem
 from tests.ops_helpers import (
     SELECT,
-    app_client,
     audit_record,
     call_hook,
     feedback_item,
@@ -26,6 +25,7 @@ from tests.ops_helpers import (
     metric,
     settings_for,
 )
+from tests.support.client import app_client
 
 
 def _record(n: int, card: str | None = None) -> AuditRecord:

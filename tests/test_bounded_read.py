@@ -39,8 +39,8 @@ from tests.security_helpers import (
     open_settings,
     patient,
     pdph_condition,
-    running,
 )
+from tests.support.client import app_client
 
 URL = "https://fhir.example.org/r4/Observation"
 MB = 1024 * 1024
@@ -282,7 +282,7 @@ async def test_an_optional_key_over_a_cap_is_omitted_and_the_call_decides(
 
     respx.get(url__startswith=fhir).mock(side_effect=answer)
     settings = open_settings(tmp_path, fhir_max_response_bytes=MB)
-    async with running(settings) as client:
+    async with app_client(settings) as client:
         response = await client.post(
             "/cds-services/pdph-imaging-order-select",
             json=security_helpers.hook_request(prefetch={}, fhirServer=fhir),

@@ -21,7 +21,8 @@ from sqlalchemy.engine import make_url
 
 from cds_service.api.deps import runtime_of
 from cds_service.config import Settings
-from tests.ops_helpers import SELECT, app_client, scenario_of, settings_for
+from tests.ops_helpers import SELECT, scenario_of, settings_for
+from tests.support.client import app_client
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "fixtures" / "fhir-server"

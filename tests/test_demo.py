@@ -15,7 +15,8 @@ from cds_service.config import Settings
 from cds_tools.demo import STATIC_DIR, demo_enabled
 from cds_tools.fixtures import fixture_paths
 from tests.conftest import NOW
-from tests.demo_helpers import app_client, without_auth
+from tests.demo_helpers import without_auth
+from tests.support.client import asgi_client
 
 DEMO_URLS = ["/demo", "/demo/assets/demo.js", "/demo/fixtures", "/demo/fixtures/child-is-silent"]
 
@@ -37,7 +38,7 @@ def test_demo_enabled_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.anyio
 @pytest.mark.parametrize("url", DEMO_URLS)
 async def test_disabled_demo_answers_404(make_app: Callable[..., FastAPI], url: str) -> None:
-    async with app_client(make_app, demo_enabled=False) as client:
+    async with asgi_client(make_app(demo_enabled=False)) as client:
         response = await client.get(url)
     assert response.status_code == 404
     assert response.json()["error"] == "not-found"
@@ -46,14 +47,14 @@ async def test_disabled_demo_answers_404(make_app: Callable[..., FastAPI], url: 
 @pytest.mark.anyio
 @pytest.mark.parametrize("url", DEMO_URLS)
 async def test_enabled_demo_serves(make_app: Callable[..., FastAPI], url: str) -> None:
-    async with app_client(make_app, demo_enabled=True) as client:
+    async with asgi_client(make_app(demo_enabled=True)) as client:
         response = await client.get(url)
     assert response.status_code == 200
 
 
 @pytest.mark.anyio
 async def test_page_and_assets_are_same_origin_only(make_app: Callable[..., FastAPI]) -> None:
-    async with app_client(make_app, demo_enabled=True) as client:
+    async with asgi_client(make_app(demo_enabled=True)) as client:
         page = await client.get("/demo")
         script = await client.get("/demo/assets/demo.js")
         style = await client.get("/demo/assets/demo.css")
@@ -79,14 +80,14 @@ async def test_page_and_assets_are_same_origin_only(make_app: Callable[..., Fast
 async def test_assets_outside_the_allow_list_are_404(
     make_app: Callable[..., FastAPI], name: str
 ) -> None:
-    async with app_client(make_app, demo_enabled=True) as client:
+    async with asgi_client(make_app(demo_enabled=True)) as client:
         response = await client.get(f"/demo/assets/{name}")
     assert response.status_code == 404
 
 
 @pytest.mark.anyio
 async def test_fixture_list_names_every_fixture(make_app: Callable[..., FastAPI]) -> None:
-    async with app_client(make_app, demo_enabled=True) as client:
+    async with asgi_client(make_app(demo_enabled=True)) as client:
         listed = (await client.get("/demo/fixtures")).json()["fixtures"]
     assert [f["name"] for f in listed] == [p.stem for p in fixture_paths()]
     for fixture in listed:
@@ -97,7 +98,7 @@ async def test_fixture_list_names_every_fixture(make_app: Callable[..., FastAPI]
 async def test_fixture_request_is_rendered_at_the_service_clock(
     make_app: Callable[..., FastAPI],
 ) -> None:
-    async with app_client(make_app, demo_enabled=True) as client:
+    async with asgi_client(make_app(demo_enabled=True)) as client:
         fixture = (await client.get("/demo/fixtures/seed-persistent-45f-4-days-after-lp")).json()
         missing = await client.get("/demo/fixtures/no-such-fixture")
     assert "{{" not in json.dumps(fixture["request"])
@@ -111,6 +112,6 @@ async def test_fixture_request_is_rendered_at_the_service_clock(
 async def test_demo_routes_stay_out_of_the_openapi_document(
     make_app: Callable[..., FastAPI],
 ) -> None:
-    async with app_client(make_app, demo_enabled=True) as client:
+    async with asgi_client(make_app(demo_enabled=True)) as client:
         paths = (await client.get("/openapi.json")).json()["paths"]
     assert not [p for p in paths if p.startswith("/demo")]

@@ -16,12 +16,12 @@ from tests.ops_helpers import (
     NOW,
     SELECT,
     _iso,
-    app_client,
     call_hook,
     feedback_item,
     hook_request,
     settings_for,
 )
+from tests.support.client import app_client
 
 SIGN = "pdph-imaging-order-sign"
 

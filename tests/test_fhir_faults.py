@@ -28,8 +28,8 @@ from tests.security_helpers import (
     open_settings,
     patient,
     pdph_condition,
-    running,
 )
+from tests.support.client import app_client
 
 TIMEOUT_S = 1.0
 MARGIN_S = 0.5
@@ -60,7 +60,7 @@ async def evaluate_without_prefetch(
     """A hook call whose prefetch lacks every key but `keep`, so the rest is read from `fhir_base`."""
     request = hook_request(fhirServer=fhir_base)
     request["prefetch"] = {k: v for k, v in request["prefetch"].items() if k in keep}
-    async with running(open_settings(tmp_path, fhir_timeout_s=TIMEOUT_S)) as client:
+    async with app_client(open_settings(tmp_path, fhir_timeout_s=TIMEOUT_S)) as client:
         started = time.perf_counter()
         response = await client.post(SELECT, json=request)
         elapsed = time.perf_counter() - started
@@ -209,7 +209,7 @@ async def test_no_imaging_order_never_touches_the_server(tmp_path: Path) -> None
     request["context"]["draftOrders"]["entry"][0]["resource"]["code"] = {"text": "Paracetamol"}
     with respx.mock(assert_all_called=False) as router:
         route = router.get(url__startswith=FHIR).mock(return_value=httpx.Response(500))
-        async with running(open_settings(tmp_path)) as client:
+        async with app_client(open_settings(tmp_path)) as client:
             response = await client.post(SELECT, json=request)
     assert response.json() == {"cards": []}
     assert not route.called

@@ -30,7 +30,8 @@ import httpx
 import pytest
 
 from cds_tools.fixtures import fixture_paths, load_fixture
-from tests.ops_helpers import SELECT, app_client, scenario_of, service_of, settings_for
+from tests.ops_helpers import SELECT, scenario_of, service_of, settings_for
+from tests.support.client import app_client
 from tests.support.processes import stop
 
 pytestmark = pytest.mark.fhirserver

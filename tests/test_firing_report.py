@@ -25,7 +25,8 @@ from tests.go_live_helpers import (
     send_feedback,
     ward_day,
 )
-from tests.ops_helpers import _iso, app_client, settings_for
+from tests.ops_helpers import _iso, settings_for
+from tests.support.client import app_client
 
 SILENT_WEEK = datetime(2026, 11, 16, tzinfo=UTC)  # Monday of ISO week 2026-W47
 LIVE_WEEK = datetime(2026, 11, 23, tzinfo=UTC)  # Monday of 2026-W48

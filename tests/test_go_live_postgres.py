@@ -15,7 +15,8 @@ from sqlalchemy import select, text
 from cds_service.persistence.migrations import alembic_config
 from cds_service.persistence.schema import audit
 from cds_service.persistence.store import FeedbackStore
-from tests.ops_helpers import NOW, _iso, app_client, audit_record, postgres_schema, settings_for
+from tests.ops_helpers import NOW, _iso, audit_record, postgres_schema, settings_for
+from tests.support.client import app_client
 from tests.test_firing_report import SINCE, UNTIL, fortnight
 from tests.test_vocabulary_gaps import WORD, _with_gaps
 

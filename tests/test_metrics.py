@@ -12,13 +12,13 @@ import pytest
 from cds_service.api.deps import runtime_of
 from tests.ops_helpers import (
     SELECT,
-    app_client,
     call_hook,
     feedback_item,
     hook_request,
     metric,
     settings_for,
 )
+from tests.support.client import app_client
 
 
 @pytest.mark.anyio

@@ -14,12 +14,12 @@ from cds_service.observability.access import classify
 from cds_service.observability.logs import JsonFormatter, configure_logging
 from tests.ops_helpers import (
     SELECT,
-    app_client,
     call_hook,
     feedback_item,
     hook_request,
     settings_for,
 )
+from tests.support.client import app_client
 
 SERVICES = [SELECT]
 

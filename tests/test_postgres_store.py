@@ -18,12 +18,12 @@ from tests.ops_helpers import (
     NOW,
     SELECT,
     _iso,
-    app_client,
     feedback_item,
     postgres_schema,
     settings_for,
     ward_day,
 )
+from tests.support.client import app_client
 
 pytestmark = pytest.mark.postgres
 

@@ -25,7 +25,6 @@ from tests.security_helpers import (
     PATIENT_GIVEN,
     PATIENT_ID,
     SELECT,
-    app_client,
     bearer,
     bundle,
     hook_request,
@@ -34,6 +33,7 @@ from tests.security_helpers import (
     lumbar_puncture,
     make_settings,
 )
+from tests.support.client import asgi_client
 
 SECRETS = [
     PATIENT_ID,
@@ -87,7 +87,7 @@ async def test_logs_of_full_requests_carry_no_patient_data(tmp_path: Path) -> No
     with respx.mock() as router, captured_logs() as captured:
         router.get(JWKS_URL).mock(return_value=httpx.Response(200, json=jwks(key("ES384"))))
         router.get(url__startswith=FHIR_BASE).mock(return_value=httpx.Response(503))
-        async with app_client(app) as client:
+        async with asgi_client(app) as client:
             card = await client.post(SELECT, json=with_skipped, headers=ehr_token)
             fault = await client.post(SELECT, json=with_fault, headers=bearer(SELECT))
             replayed = await client.post(SELECT, json=with_skipped, headers=ehr_token)

@@ -16,7 +16,7 @@ from cds_tools.fixtures import FIXTURES_DIR, load_fixture
 from cds_tools.replay import compare, observed_outcome
 from tests.builders import empty_values
 from tests.conftest import NOW
-from tests.demo_helpers import app_client
+from tests.support.client import asgi_client
 
 SANDBOX_FIXTURE = FIXTURES_DIR / "sandbox-pama-ct-head-headache-after-epidural.json"
 SERVICE = "pdph-imaging-order-select"
@@ -61,7 +61,7 @@ async def test_sandbox_pama_request_end_to_end_with_extension_mirror(
     make_app: Callable[..., FastAPI],
 ) -> None:
     fixture = load_fixture(SANDBOX_FIXTURE, NOW)
-    async with app_client(make_app, system_actions_in_extension=True) as client:
+    async with asgi_client(make_app(system_actions_in_extension=True)) as client:
         response = await client.post(f"/cds-services/{SERVICE}", json=fixture["request"])
     assert response.status_code == 200, response.text
     body = response.json()
@@ -87,7 +87,7 @@ async def test_sandbox_pama_request_end_to_end_with_extension_mirror(
 @pytest.mark.anyio
 async def test_no_extension_mirror_by_default(make_app: Callable[..., FastAPI]) -> None:
     fixture = load_fixture(SANDBOX_FIXTURE, NOW)
-    async with app_client(make_app) as client:
+    async with asgi_client(make_app()) as client:
         body = (await client.post(f"/cds-services/{SERVICE}", json=fixture["request"])).json()
     assert "extension" not in body
     assert sandbox_rating(body["systemActions"]) == [
@@ -100,7 +100,7 @@ async def test_silent_answer_has_no_extension_even_with_the_mirror(
     make_app: Callable[..., FastAPI],
 ) -> None:
     fixture = load_fixture(FIXTURES_DIR / "non-imaging-order-is-silent.json", NOW)
-    async with app_client(make_app, system_actions_in_extension=True) as client:
+    async with asgi_client(make_app(system_actions_in_extension=True)) as client:
         body = (await client.post(f"/cds-services/{SERVICE}", json=fixture["request"])).json()
     assert body == {"cards": []}
 
@@ -111,7 +111,7 @@ async def test_a_silent_imaging_order_records_no_criteria_apply(
 ) -> None:
     """SPEC §4: no scenario means `no-criteria-apply`, never `appropriate` by default."""
     fixture = load_fixture(FIXTURES_DIR / "child-is-silent.json", NOW)
-    async with app_client(make_app, system_actions_in_extension=True) as client:
+    async with asgi_client(make_app(system_actions_in_extension=True)) as client:
         body = (await client.post(f"/cds-services/{SERVICE}", json=fixture["request"])).json()
     assert body["cards"] == []
     assert sandbox_rating(body["extension"]["systemActions"]) == [

@@ -21,16 +21,15 @@ from tests.security_helpers import (
     SELECT,
     SIGN,
     SigningKey,
-    app_client,
     bearer,
     claims,
     hook_request,
     jwks,
     key,
     make_settings,
-    running,
     unsigned_token,
 )
+from tests.support.client import app_client, asgi_client
 
 DISCOVERY = "/cds-services"
 
@@ -47,7 +46,7 @@ def issuer_jwks() -> respx.MockRouter:
 async def call(
     tmp_path: Path, headers: dict[str, str], path: str = DISCOVERY, **settings: Any
 ) -> httpx.Response:
-    async with running(make_settings(tmp_path, **settings)) as client:
+    async with app_client(make_settings(tmp_path, **settings)) as client:
         if path == DISCOVERY:
             return await client.get(path, headers=headers)
         hook = "order-sign" if path == SIGN else "order-select"
@@ -83,7 +82,7 @@ async def test_feedback_needs_and_accepts_a_token(
 ) -> None:
     path = f"{SELECT}/feedback"
     item = {"card": "c-1", "outcome": "accepted", "outcomeTimestamp": "2026-11-24T15:00:00Z"}
-    async with running(make_settings(tmp_path)) as client:
+    async with app_client(make_settings(tmp_path)) as client:
         refused = await client.post(path, json={"feedback": [item]})
         accepted = await client.post(path, json={"feedback": [item]}, headers=bearer(path))
     assert_refused(refused, "missing-authorization")
@@ -115,7 +114,7 @@ async def test_es256_only_when_configured(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_health_check_needs_no_token(tmp_path: Path) -> None:
-    async with running(make_settings(tmp_path)) as client:
+    async with app_client(make_settings(tmp_path)) as client:
         assert (await client.get("/healthz")).status_code == 200
 
 
@@ -214,7 +213,7 @@ async def test_unexpected_error_fails_closed(tmp_path: Path, issuer_jwks: respx.
 
     app = create_app(make_settings(tmp_path))
     app.state.authenticator.replay.first_use = broken
-    async with app_client(app) as client:
+    async with asgi_client(app) as client:
         response = await client.get(DISCOVERY, headers=bearer(DISCOVERY))
     assert_refused(response, "invalid-token")
 
@@ -292,7 +291,7 @@ async def test_no_sub_claim_is_needed(tmp_path: Path, issuer_jwks: respx.MockRou
 @pytest.mark.anyio
 async def test_replayed_jti(tmp_path: Path, issuer_jwks: respx.MockRouter) -> None:
     headers = bearer(DISCOVERY)
-    async with running(make_settings(tmp_path)) as client:
+    async with app_client(make_settings(tmp_path)) as client:
         first = await client.get(DISCOVERY, headers=headers)
         replayed = await client.get(DISCOVERY, headers=headers)
         same_jti_new_token = await client.get(
@@ -391,7 +390,7 @@ async def test_no_trusted_issuer_configured_refuses_everyone(tmp_path: Path) -> 
 async def test_401_is_answered_before_the_body_is_read(
     tmp_path: Path, issuer_jwks: respx.MockRouter
 ) -> None:
-    async with running(make_settings(tmp_path)) as client:
+    async with app_client(make_settings(tmp_path)) as client:
         response = await client.post(SELECT, content=b"{not json", headers=bearer(SIGN))
     assert_refused(response, "wrong-audience")
 
@@ -403,7 +402,7 @@ async def test_401_is_answered_before_the_body_is_read(
 async def test_jwks_is_cached_across_requests(
     tmp_path: Path, issuer_jwks: respx.MockRouter
 ) -> None:
-    async with running(make_settings(tmp_path)) as client:
+    async with app_client(make_settings(tmp_path)) as client:
         for _ in range(5):
             response = await client.get(DISCOVERY, headers=bearer(DISCOVERY))
             assert response.status_code == 200
@@ -420,7 +419,7 @@ async def test_unknown_kid_refreshes_the_jwks_once_per_interval(tmp_path: Path) 
             httpx.Response(200, json=jwks(key("ES384"), rotated)),
         ]
         settings = make_settings(tmp_path, jwks_refresh_interval_s=0.2)
-        async with running(settings) as client:
+        async with app_client(settings) as client:
             old = await client.get(DISCOVERY, headers=bearer(DISCOVERY))
             await anyio.sleep(0.25)
             # The issuer rotates in a new key: the first unknown kid triggers one refresh ...

@@ -17,8 +17,8 @@ from tests.security_helpers import (
     jwks,
     key,
     make_settings,
-    running,
 )
+from tests.support.client import app_client
 
 ORIGIN = "https://sandbox.cds-hooks.org"
 PATHS = ["/cds-services", SELECT, f"{SELECT}/feedback"]
@@ -36,7 +36,7 @@ def preflight(method: str) -> dict[str, str]:
 @pytest.mark.parametrize("path", PATHS)
 async def test_preflight_needs_no_token_and_allows_auth_headers(tmp_path: Path, path: str) -> None:
     method = "GET" if path == "/cds-services" else "POST"
-    async with running(make_settings(tmp_path)) as client:
+    async with app_client(make_settings(tmp_path)) as client:
         response = await client.options(path, headers=preflight(method))
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "*"
@@ -50,7 +50,7 @@ async def test_preflight_needs_no_token_and_allows_auth_headers(tmp_path: Path, 
 async def test_get_and_post_answers_carry_cors_headers(tmp_path: Path) -> None:
     with respx.mock() as router:
         router.get(JWKS_URL).mock(return_value=httpx.Response(200, json=jwks(key("ES384"))))
-        async with running(make_settings(tmp_path)) as client:
+        async with app_client(make_settings(tmp_path)) as client:
             get = await client.get(
                 "/cds-services", headers={"Origin": ORIGIN, **bearer("/cds-services")}
             )
@@ -70,7 +70,7 @@ async def test_configured_origins_only(tmp_path: Path) -> None:
     settings = make_settings(
         tmp_path, auth_required=False, cors_origins=f"{ORIGIN}, https://ehr.example.org"
     )
-    async with running(settings) as client:
+    async with app_client(settings) as client:
         allowed = await client.options("/cds-services", headers=preflight("GET"))
         other = await client.options(
             "/cds-services", headers={**preflight("GET"), "Origin": "https://evil.example.com"}

@@ -21,8 +21,8 @@ from tests.security_helpers import (
     key,
     make_settings,
     open_settings,
-    running,
 )
+from tests.support.client import app_client
 
 ROGUE = "https://attacker.example.net/fhir"
 
@@ -41,7 +41,7 @@ async def test_only_the_registered_server_receives_the_token(tmp_path: Path) -> 
         registered = router.get(url__startswith=FHIR_BASE).mock(side_effect=healthy_fhir_answer)
         rogue = router.get(url__startswith=ROGUE).mock(side_effect=healthy_fhir_answer)
         before = REFUSED._value.get()
-        async with running(make_settings(tmp_path)) as client:
+        async with app_client(make_settings(tmp_path)) as client:
             ok = await client.post(
                 SELECT, json=without_observations(FHIR_BASE), headers=bearer(SELECT)
             )
@@ -64,7 +64,7 @@ async def test_a_complete_prefetch_needs_no_registered_server(tmp_path: Path) ->
     with respx.mock(assert_all_called=False) as router:
         router.get(JWKS_URL).mock(return_value=httpx.Response(200, json=jwks(key("ES384"))))
         rogue = router.get(url__startswith=ROGUE).mock(side_effect=healthy_fhir_answer)
-        async with running(make_settings(tmp_path)) as client:
+        async with app_client(make_settings(tmp_path)) as client:
             response = await client.post(SELECT, json=request, headers=bearer(SELECT))
     assert response.status_code == 200 and response.json()["cards"]
     assert not rogue.called
@@ -77,7 +77,7 @@ async def test_local_setting_governs_with_auth_off(
 ) -> None:
     with respx.mock(assert_all_called=False) as router:
         rogue = router.get(url__startswith=ROGUE).mock(side_effect=healthy_fhir_answer)
-        async with running(open_settings(tmp_path, local_fhir_servers=allowed)) as client:
+        async with app_client(open_settings(tmp_path, local_fhir_servers=allowed)) as client:
             response = await client.post(SELECT, json=without_observations(ROGUE))
     assert response.status_code == status
     assert rogue.called is (status == 200)

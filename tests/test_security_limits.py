@@ -17,8 +17,8 @@ from tests.security_helpers import (
     hook_request,
     mri_brain_order,
     open_settings,
-    running,
 )
+from tests.support.client import app_client
 
 LIMIT = 64 * 1024
 
@@ -33,7 +33,7 @@ async def chunks(total: int, size: int = 8192) -> AsyncIterator[bytes]:
 
 @pytest.mark.anyio
 async def test_body_over_the_limit_with_content_length(tmp_path: Path) -> None:
-    async with running(open_settings(tmp_path, max_body_bytes=LIMIT)) as client:
+    async with app_client(open_settings(tmp_path, max_body_bytes=LIMIT)) as client:
         response = await client.post(SELECT, content=b"{" + b" " * LIMIT + b"}")
     assert response.status_code == 413
     assert response.json()["error"] == "body-too-large"
@@ -41,7 +41,7 @@ async def test_body_over_the_limit_with_content_length(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_chunked_body_over_the_limit(tmp_path: Path) -> None:
-    async with running(open_settings(tmp_path, max_body_bytes=LIMIT)) as client:
+    async with app_client(open_settings(tmp_path, max_body_bytes=LIMIT)) as client:
         response = await client.post(
             SELECT, content=chunks(LIMIT * 4), headers={"Content-Type": "application/json"}
         )
@@ -52,7 +52,7 @@ async def test_chunked_body_over_the_limit(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_chunked_feedback_over_the_limit(tmp_path: Path) -> None:
-    async with running(open_settings(tmp_path, max_body_bytes=LIMIT)) as client:
+    async with app_client(open_settings(tmp_path, max_body_bytes=LIMIT)) as client:
         response = await client.post(f"{SELECT}/feedback", content=chunks(LIMIT + 1))
     assert response.status_code == 413
 
@@ -60,7 +60,7 @@ async def test_chunked_feedback_over_the_limit(tmp_path: Path) -> None:
 @pytest.mark.anyio
 async def test_body_under_the_limit_passes(tmp_path: Path) -> None:
     body = json.dumps(hook_request()).encode()
-    async with running(open_settings(tmp_path, max_body_bytes=len(body))) as client:
+    async with app_client(open_settings(tmp_path, max_body_bytes=len(body))) as client:
         streamed = await client.post(
             SELECT, content=chunks(0), headers={"Content-Type": "application/json"}
         )
@@ -74,7 +74,7 @@ async def test_body_under_the_limit_passes(tmp_path: Path) -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize("declared", ["abc", "-1", "1e9", "²"])
 async def test_invalid_content_length(tmp_path: Path, declared: str) -> None:
-    async with running(open_settings(tmp_path)) as client:
+    async with app_client(open_settings(tmp_path)) as client:
         response = await client.post(
             SELECT, content=b"{}", headers={"Content-Length": declared.encode("latin-1")}
         )
@@ -135,7 +135,7 @@ def hostile_bodies() -> list[tuple[str, bytes]]:
 
 @pytest.mark.anyio
 async def test_hostile_bodies_are_never_a_500(tmp_path: Path) -> None:
-    async with running(open_settings(tmp_path)) as client:
+    async with app_client(open_settings(tmp_path)) as client:
         for name, body in hostile_bodies():
             for path in (SELECT, SIGN, f"{SELECT}/feedback"):
                 response = await client.post(
@@ -152,7 +152,7 @@ async def test_hostile_bodies_are_never_a_500(tmp_path: Path) -> None:
 async def test_selections_pointing_to_missing_orders_is_an_empty_answer(tmp_path: Path) -> None:
     request = hook_request()
     request["context"]["selections"] = ["ServiceRequest/does-not-exist"]
-    async with running(open_settings(tmp_path)) as client:
+    async with app_client(open_settings(tmp_path)) as client:
         response = await client.post(SELECT, json=request)
     assert response.status_code == 200
     assert response.json() == {"cards": []}
@@ -161,7 +161,7 @@ async def test_selections_pointing_to_missing_orders_is_an_empty_answer(tmp_path
 @pytest.mark.anyio
 async def test_duplicated_order_ids_never_repeat_cards(tmp_path: Path) -> None:
     request = hook_request("order-sign", orders=[mri_brain_order("sr-1"), mri_brain_order("sr-1")])
-    async with running(open_settings(tmp_path)) as client:
+    async with app_client(open_settings(tmp_path)) as client:
         response = await client.post(SIGN, json=request)
     assert response.status_code < 500
     if response.status_code == 200:
@@ -178,7 +178,7 @@ async def test_duplicated_resource_ids_in_prefetch(tmp_path: Path) -> None:
     procedures["entry"] = procedures["entry"] * 3
     conditions = request["prefetch"]["conditions"]
     conditions["entry"] = conditions["entry"] * 3
-    async with running(open_settings(tmp_path)) as client:
+    async with app_client(open_settings(tmp_path)) as client:
         response = await client.post(SELECT, json=request)
     assert response.status_code == 200
     assert len(response.json()["cards"]) == 1
@@ -188,7 +188,7 @@ async def test_duplicated_resource_ids_in_prefetch(tmp_path: Path) -> None:
 @pytest.mark.parametrize("timestamp", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
 async def test_feedback_timestamp_without_utc_equivalent(tmp_path: Path, timestamp: str) -> None:
     item = {"card": "c-1", "outcome": "accepted", "outcomeTimestamp": timestamp}
-    async with running(open_settings(tmp_path)) as client:
+    async with app_client(open_settings(tmp_path)) as client:
         response = await client.post(f"{SELECT}/feedback", json={"feedback": [item]})
     assert response.status_code == 400
     assert response.json()["error"] == "invalid-request"
@@ -203,7 +203,7 @@ async def test_dates_without_a_utc_instant_are_not_a_500(tmp_path: Path, when: s
     request["prefetch"]["conditions"]["entry"][0]["resource"]["onsetDateTime"] = when
     request["prefetch"]["procedures"]["entry"][0]["resource"]["performedDateTime"] = when
     request["prefetch"]["patient"]["birthDate"] = when[:10]
-    async with running(open_settings(tmp_path)) as client:
+    async with app_client(open_settings(tmp_path)) as client:
         response = await client.post(SELECT, json=request)
     assert response.status_code == 200, response.text
     CdsResponse.model_validate(response.json())
@@ -223,7 +223,7 @@ async def test_wrong_types_inside_prefetch_resources(tmp_path: Path, junk: Any) 
     observation = {"resourceType": "Observation", "status": junk, "code": {"coding": junk}}
     observation["valueQuantity"] = junk
     request["prefetch"]["observations"]["entry"].append({"resource": observation})
-    async with running(open_settings(tmp_path)) as client:
+    async with app_client(open_settings(tmp_path)) as client:
         response = await client.post(SELECT, json=request)
     assert response.status_code == 200, response.text
     assert len(response.json()["cards"]) == 1

@@ -17,7 +17,8 @@ from cds_service.persistence.store import FeedbackStore
 from cds_service.security.jwks import JwksCache
 from cds_service.security.replay import DatabaseReplayCache, MemoryReplayCache
 from tests.ops_helpers import postgres_schema
-from tests.security_helpers import JWKS_URL, bearer, jwks, key, make_settings, running
+from tests.security_helpers import JWKS_URL, bearer, jwks, key, make_settings
+from tests.support.client import app_client
 
 
 class FakeClock:
@@ -109,7 +110,7 @@ async def test_two_workers_on_one_database_refuse_a_replayed_token(tmp_path: Pat
     headers = bearer("/cds-services")
     with respx.mock() as router:
         router.get(JWKS_URL).mock(return_value=httpx.Response(200, json=jwks(key("ES384"))))
-        async with running(settings) as worker_a, running(settings) as worker_b:
+        async with app_client(settings) as worker_a, app_client(settings) as worker_b:
             first = await worker_a.get("/cds-services", headers=headers)
             replayed = await worker_b.get("/cds-services", headers=headers)
     assert first.status_code == 200
@@ -124,7 +125,7 @@ async def test_memory_cache_per_worker_is_why_the_database_cache_exists(tmp_path
     headers = bearer("/cds-services")
     with respx.mock() as router:
         router.get(JWKS_URL).mock(return_value=httpx.Response(200, json=jwks(key("ES384"))))
-        async with running(settings) as worker_a, running(settings) as worker_b:
+        async with app_client(settings) as worker_a, app_client(settings) as worker_b:
             assert (await worker_a.get("/cds-services", headers=headers)).status_code == 200
             assert (await worker_b.get("/cds-services", headers=headers)).status_code == 200
             assert (await worker_a.get("/cds-services", headers=headers)).status_code == 401

@@ -17,7 +17,8 @@ from cds_service.golive.silent import SilentModeError
 from cds_service.golive.traffic import TRAFFIC_HEADER, traffic_mark
 from cds_tools.replay import replay_fixture
 from tests.go_live_helpers import post_hook
-from tests.ops_helpers import app_client, hook_request, metric, settings_for
+from tests.ops_helpers import hook_request, metric, settings_for
+from tests.support.client import app_client
 
 DEMO_JS = Path(__file__).resolve().parent.parent / "cds_tools" / "static" / "demo" / "demo.js"
 

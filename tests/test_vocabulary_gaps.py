@@ -18,7 +18,8 @@ from cds_service.config import get_settings
 from cds_service.knowledge import Knowledge
 from cds_service.pipeline.gaps import unclassified_imaging_orders
 from tests.go_live_helpers import MovableClock, post_hook
-from tests.ops_helpers import NOW, app_client, hook_request, metric, settings_for
+from tests.ops_helpers import NOW, hook_request, metric, settings_for
+from tests.support.client import app_client
 
 WORD = "zorblaxine"  # a word no rule accounts for, written in the order's note
 CPT = "http://www.ama-assn.org/go/cpt"

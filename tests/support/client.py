@@ -1,4 +1,5 @@
-"""The one way tests talk to an app in-process: httpx over ASGI, with the app's lifespan running."""
+"""The one way tests talk to an app in-process: httpx over ASGI, with the app's lifespan running;
+`app_client` builds the app from settings first, on the tests' clock."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+
+from cds_service.api.app import create_app
+from cds_service.api.deps import Clock
+from cds_service.config import Settings
+from tests.support.clock import NOW
 
 
 @asynccontextmanager
@@ -18,3 +24,11 @@ async def asgi_client(
         async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
+
+
+@asynccontextmanager
+async def app_client(
+    settings: Settings, clock: Clock = lambda: NOW, base_url: str = "http://testserver"
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(create_app(settings, clock=clock), base_url) as client:
+        yield client
