@@ -160,7 +160,7 @@ def test_summary_and_labels_use_the_order_s_own_words() -> None:
     [card] = body.to_json_dict()["cards"]
     assert card["summary"].startswith("MRI brain w/wo contrast:")
     [suggestion] = card["suggestions"]
-    assert suggestion["label"] == "Replace MRI brain w/wo contrast with DSM of the complete spine"
+    assert suggestion["label"] == "Replace MRI brain w/wo contrast with digital subtraction myelography (DSM) of the complete spine"
     assert "digital subtraction myelography (DSM)" in card["detail"]
 
 
@@ -171,7 +171,7 @@ def test_a_long_order_name_is_quoted_in_labels_up_to_60_characters() -> None:
     [card] = body.to_json_dict()["cards"]
     [suggestion] = card["suggestions"]
     quoted = words[:59].rstrip() + "…"
-    assert suggestion["label"] == f"Replace {quoted} with DSM of the complete spine"
+    assert suggestion["label"] == f"Replace {quoted} with digital subtraction myelography (DSM) of the complete spine"
     assert len(quoted) == 60
 
 
@@ -183,8 +183,8 @@ def test_a_second_card_never_claims_what_only_another_proposes() -> None:
     cards = evaluate_now(request).response.to_json_dict()["cards"]
     labels = [s["label"] for c in cards for s in c["suggestions"]]
     assert labels == [
-        "Replace MRI brain without and with contrast with DSM of the complete spine",
-        "Cancel MRI lumbar spine (DSM of the complete spine is proposed on another card)",
+        "Replace MRI brain without and with contrast with digital subtraction myelography (DSM) of the complete spine",
+        "Cancel MRI lumbar spine (digital subtraction myelography (DSM) of the complete spine is proposed on another card)",
     ]
 
 

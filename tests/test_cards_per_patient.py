@@ -97,3 +97,35 @@ def test_altered_mental_status_adds_a_ct_head_only_without_head_imaging() -> Non
     assert create["resource"]["priority"] in {"urgent", "stat"}
     [card] = cards(MRI_BRAIN, record=[CONFUSED])
     assert "suggestions" not in card and card["indicator"] == "critical"
+
+
+def test_the_red_flags_summary_names_the_flags() -> None:
+    [card] = cards(CT_HEAD, record=[FEVER])
+    assert card["summary"].startswith("Fever after dural puncture: image now")
+    neck = condition(concept(text="neck stiffness"), at(3))
+    [card] = cards(CT_HEAD, record=[FEVER, neck])
+    assert card["summary"].startswith("Fever and nuchal rigidity after dural puncture")
+    many = [
+        FEVER,
+        neck,
+        condition(concept(text="blurred vision"), at(3)),
+        condition(concept(text="signs of systemic infection"), at(3)),
+    ]
+    long_name = service_request(
+        "sr-ct",
+        concept(text="CT head without contrast, emergency department protocol, trauma bay 3"),
+    )
+    [card] = cards(long_name, record=many)
+    assert len(card["summary"]) <= 139 and card["summary"].startswith("Fever")
+    assert "image now" in card["summary"]
+
+
+def test_suggestion_labels_spell_out_what_the_summary_spells_out() -> None:
+    lp_100h = lumbar_puncture(100)
+    request = hook_request(
+        [MRI_BRAIN], [lp_100h, condition(concept(text="orthostatic headache"), at(80))]
+    )
+    [card] = evaluate_now(request).response.to_json_dict()["cards"]
+    [suggestion] = card["suggestions"]
+    assert "digital subtraction myelography" in card["summary"].lower()
+    assert "digital subtraction myelography" in suggestion["label"].lower()

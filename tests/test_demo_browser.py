@@ -26,7 +26,7 @@ from tests.demo_helpers import (
 pytestmark = [pytest.mark.browser, requires_chromium]
 
 DSM = "Radiographic myelography, digital subtraction, complete spine"
-REPLACE_LABEL = "Replace MRI brain without and with contrast with DSM of the complete spine"
+REPLACE_LABEL = "Replace MRI brain without and with contrast with digital subtraction myelography (DSM) of the complete spine"
 
 
 def stored_rows(settings: Settings) -> list[dict[str, Any]]:

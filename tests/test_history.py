@@ -241,7 +241,7 @@ def test_repeat_mri_gets_an_info_card_naming_the_earlier_study() -> None:
     date = (NOW - timedelta(days=20)).date().isoformat()
     assert f"on {date} (No evidence of intracranial hypotension.)" in card["detail"]
     [suggestion] = card["suggestions"]
-    assert suggestion["label"] == "Add DSM of the complete spine"
+    assert suggestion["label"] == "Add digital subtraction myelography (DSM) of the complete spine"
     assert "no-criteria-apply" in str(body["systemActions"])
 
 

@@ -364,6 +364,7 @@ class CardLabels(_Strict):
     uninterpreted: str
     doubt_summary: str
     and_word: str
+    red_flags_word: str
     pregnancy: str
     age_unknown: str
     radiation_unknown: str

@@ -31,6 +31,8 @@ CARD = THRESHOLDS | {
     "evidence",
     "red_flags",
     "rating_phrase",
+    "flags",
+    "first_flag",
 }
 # Labels and what each is given (render.py, explain.py).
 LABELS: Mapping[str, frozenset[str]] = {

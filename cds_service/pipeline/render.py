@@ -103,6 +103,7 @@ def placeholders(d: Decision, k: Knowledge, t: Thresholds) -> dict[str, str]:
         puncture = template.format(
             procedure=_mid(d.puncture.description), hours_phrase=hours_phrase
         )
+    flag_names = list(dict.fromkeys(k.finding_display(f.kind) for f in d.red_flags))[:3]
     return {
         "ordered": d.order.description,
         "prior_study": _prior_phrase(d.prior, k),
@@ -110,6 +111,9 @@ def placeholders(d: Decision, k: Knowledge, t: Thresholds) -> dict[str, str]:
         "hours_phrase": hours_phrase,
         "evidence": _names(d.evidence) or "a headache",
         "red_flags": _names(d.red_flags) or "no red flag recorded",
+        # The red flags' names, as the knowledge calls them ("fever and nuchal rigidity").
+        "flags": _joined(flag_names, k.cards.labels.and_word) or k.cards.labels.red_flags_word,
+        "first_flag": flag_names[0] if flag_names else k.cards.labels.red_flags_word,
         "rating_phrase": k.cards.rating_phrases[d.rating.value],
     } | threshold_values(t)
 
@@ -228,7 +232,12 @@ def _card(
 
 
 def _summary(template: str, values: dict[str, str]) -> str:
+    """The template filled; when it is too long, the flags named are cut to the first (the detail
+    names them all), then the order's own words are shortened, never the advice."""
     summary = _sentence(template.format(**values))
+    if len(summary) > SUMMARY_LIMIT and "{flags}" in template:
+        values = values | {"flags": values["first_flag"]}
+        summary = _sentence(template.format(**values))
     ordered = values["ordered"]
     if len(summary) > SUMMARY_LIMIT and ordered in summary:
         room = max(12, len(ordered) - (len(summary) - SUMMARY_LIMIT) - 1)
