@@ -331,3 +331,28 @@ def test_in_pregnancy_no_myelography_is_suggested() -> None:
     [card] = evaluation.response.to_json_dict()["cards"]
     assert card["source"]["topic"]["code"] == "pdph-persistent"
     assert "suggestions" not in card and "In pregnancy no gadolinium" in card["detail"]
+
+
+@pytest.mark.parametrize(
+    ("effective", "counts"),
+    [
+        ("date-only today", True),
+        ("no offset, 2 h ago", True),
+        ("garbage", False),
+        ("date-only 5 days ago", False),
+    ],
+)
+def test_a_pressure_is_dated_as_written(effective: str, counts: bool) -> None:
+    """Observations are screened by their raw time before validation: only those plainly older than
+    the window are skipped; a date of today, or a time without offset, still counts."""
+    from tests.conftest import NOW
+
+    panel = pressure_panel(185, 100)
+    panel["effectiveDateTime"] = {
+        "date-only today": NOW.date().isoformat(),
+        "no offset, 2 h ago": at(2).split("+")[0],
+        "garbage": "not a date",
+        "date-only 5 days ago": at(120)[:10],
+    }[effective]
+    expected = RED_FLAGS if counts else ACUTE
+    assert scenario(*_lp_headache(), panel) is expected

@@ -225,3 +225,12 @@ def test_a_date_only_record_of_today_is_never_in_the_future(hour: int) -> None:
     ):
         evaluation = evaluate_now(hook_request([MRI], resources, hook="order-select"), now=now)
         assert evaluation.decisions[0].scenario is expected, (hour, expected)
+
+
+def test_a_red_flag_dated_without_an_offset_still_counts() -> None:
+    """A Condition whose onset is written without an offset (invalid FHIR, some EHRs) is read as the
+    interval it can lie in, never dropped for its date's form."""
+    naive = (NOW - timedelta(hours=3)).replace(tzinfo=None).isoformat(timespec="seconds")
+    meningitis = condition(concept(text="meningitis"), naive)
+    decision, _ = outcome([lumbar_puncture(30), pdph(2), meningitis])
+    assert decision.scenario is Scenario.PDPH_ACUTE_RED_FLAGS

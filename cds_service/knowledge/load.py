@@ -88,8 +88,14 @@ class Knowledge:
         )
         # Code systems whose codes are understood by their code (SPEC §2: a Condition coded in
         # ICD-10-CM or SNOMED CT is understood; only the others are read as text).
+        standard = {valuesets.systems["icd10cm"], valuesets.systems["snomed"]}
         self.standard_systems = frozenset(
-            {valuesets.systems["icd10cm"], valuesets.systems["snomed"]}
+            standard
+            | {
+                alias
+                for alias, name in valuesets.system_aliases.items()
+                if valuesets.systems[name] in standard
+            }
         )
 
         def index(concepts: Mapping[str, Concept | MeasurementConcept]) -> ConceptIndex:

@@ -83,8 +83,13 @@ def match(concept: Any, index: ConceptIndex) -> frozenset[str]:
 
 
 def has_standard_code(concept: Any, k: Knowledge) -> bool:
-    """A coding under ICD-10-CM or SNOMED CT (any alias): understood by its code (SPEC §2)."""
-    return any(k.systems.canonical(system) in k.standard_systems for system, _ in parts(concept)[0])
+    """A coding under ICD-10-CM or SNOMED CT (any alias) with a code: understood by its code (SPEC
+    §2). Asked of every recent Condition: one set lookup per coding."""
+    for coding in coding_dicts(concept):
+        system = coding.get("system")
+        if isinstance(system, str) and system in k.standard_systems and coding.get("code"):
+            return True
+    return False
 
 
 def uninterpreted_words(concept: Any, k: Knowledge) -> list[str]:

@@ -23,17 +23,20 @@ Documented choices (see docs/clinical-rules.md):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cds_service.fhir.time import Instant, latest_instant, naive_instant, youngest_age
 from cds_service.fhir.views import (
     ConditionView,
     ObservationView,
+    Parsed,
     PatientView,
     ProcedureView,
     Quantity,
+    V,
     read_resources,
 )
 from cds_service.knowledge import Knowledge
@@ -156,6 +159,44 @@ def _naive_performed(resource: dict[str, Any]) -> Instant | None:
     return None
 
 
+# Times a Condition or an Observation is dated by: some EHRs write them without an offset (invalid
+# FHIR, SPEC §2: known to ±14 h).
+_TIME_FIELDS = ("effectiveDateTime", "onsetDateTime", "recordedDate", "issued", "abatementDateTime")
+
+
+def _read_lenient(
+    raw: list[dict[str, Any]], view: type[V], keep: Callable[[dict[str, Any]], bool]
+) -> list[Parsed[V]]:
+    """read_resources, and a second chance for a resource refused only for a time written without
+    an offset: read as the latest instant it can denote (-12:00), so a red flag dated that way still
+    counts (never dropped for its date's form)."""
+    invalid: list[dict[str, Any]] = []
+    parsed = read_resources(raw, view, keep, invalid)
+    pairs = [(f, r) for r in invalid if (f := _offset_naive_times(r)) is not None]
+    originals = {id(f): r for f, r in pairs}
+    fixed = [f for f, _ in pairs]
+    # The raw resource stays the one sent: its naive time is read as an interval (_naive_time).
+    return parsed + [
+        Parsed(originals.get(id(item.raw), item.raw), item.model)
+        for item in read_resources(fixed, view, keep)
+    ]
+
+
+def _naive_time(raw: dict[str, Any], *keys: str) -> Instant | None:
+    """The first of `keys` written without an offset, as the interval it can lie in (SPEC §2)."""
+    return next((at for key in keys if (at := naive_instant(raw.get(key))) is not None), None)
+
+
+def _offset_naive_times(resource: dict[str, Any]) -> dict[str, Any] | None:
+    fixed: dict[str, Any] | None = None
+    for key in _TIME_FIELDS:
+        value = resource.get(key)
+        if naive_instant(value) is not None:
+            fixed = fixed or dict(resource)
+            fixed[key] = f"{str(value).strip()}-12:00"
+    return fixed
+
+
 def _condition_time(condition: ConditionView) -> Instant | None:
     onset = condition.onsetDateTime or (
         condition.onsetPeriod.start if condition.onsetPeriod else None
@@ -182,8 +223,8 @@ def _conditions(
     oldest = now - timedelta(days=t.lookback_days)
     durable = k.finding_groups["durable"]
     findings: list[Finding] = []
-    for item in read_resources(raw, ConditionView, relevant):
-        at = _condition_time(item.model)
+    for item in _read_lenient(raw, ConditionView, relevant):
+        at = _naive_time(item.raw, "onsetDateTime", "recordedDate") or _condition_time(item.model)
         active = _coding_code(item.raw.get("clinicalStatus")) in _ACTIVE_CLINICAL
         if at is not None and at.first > now + CLOCK_SKEW:
             continue
@@ -232,6 +273,25 @@ def _score(observation: ObservationView) -> float | None:
         return float(observation.valueInteger)
     quantity = observation.valueQuantity
     return None if quantity is None or quantity.value is None else float(quantity.value)
+
+
+_EARLIEST_OFFSET = timedelta(hours=14)
+
+
+def _surely_before(resource: dict[str, Any], oldest: datetime) -> bool:
+    """An Observation whose raw effective time is plainly older than `oldest`: skipped before any
+    validation (a five-year flowsheet costs a string parse per row, not a model). Anything that does
+    not parse plainly is left to the validated reading."""
+    value = resource.get("effectiveDateTime") or resource.get("effectiveInstant")
+    if not isinstance(value, str):
+        return False
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if parsed.tzinfo is None:  # a date, or a time without offset: its latest possible instant
+        parsed = parsed.replace(tzinfo=UTC) + _EARLIEST_OFFSET + timedelta(days=1)
+    return parsed < oldest
 
 
 def _observation_time(observation: ObservationView) -> Instant | None:
@@ -331,9 +391,13 @@ def _observations(
     temperature, gcs = k.temperature, k.gcs
     measured = (temperature, gcs, k.blood_pressure, k.findings)
 
+    oldest = now - timedelta(hours=t.observation_window_hours)
+
     def relevant(resource: dict[str, Any]) -> bool:
         status = resource.get("status")  # raw: may be of any JSON type
         if not isinstance(status, str) or status not in _OBSERVATION_STATUSES:
+            return False
+        if _surely_before(resource, oldest):
             return False
         if recognised_by_any(resource.get("code"), measured):
             return True
@@ -343,10 +407,9 @@ def _observations(
         words = _value_words(resource)
         return words is not None and bool(match(words, k.findings))
 
-    oldest = now - timedelta(hours=t.observation_window_hours)
     findings: list[Finding] = []
-    for item in read_resources(raw, ObservationView, relevant):
-        at = _observation_time(item.model)
+    for item in _read_lenient(raw, ObservationView, relevant):
+        at = _naive_time(item.raw, "effectiveDateTime") or _observation_time(item.model)
         if at is None or not _within(at, oldest, now):
             continue
         if match(item.raw.get("code"), temperature):
@@ -401,8 +464,8 @@ def _unread_conditions(
 
     oldest = now - timedelta(hours=t.observation_window_hours)
     unread: list[UnreadWords] = []
-    for item in read_resources(raw, ConditionView, readable):
-        at = _condition_time(item.model)
+    for item in _read_lenient(raw, ConditionView, readable):
+        at = _naive_time(item.raw, "onsetDateTime", "recordedDate") or _condition_time(item.model)
         if at is None or not _within(at, oldest, now):
             continue
         words = uninterpreted_words(item.raw.get("code"), k)
@@ -427,14 +490,20 @@ def _unread_observations(
             return coded
         return None
 
+    oldest = now - timedelta(hours=t.observation_window_hours)
+
     def readable(resource: dict[str, Any]) -> bool:
         status = resource.get("status")
-        return isinstance(status, str) and status in _OBSERVATION_STATUSES and bool(value(resource))
+        return (
+            isinstance(status, str)
+            and status in _OBSERVATION_STATUSES
+            and not _surely_before(resource, oldest)
+            and bool(value(resource))
+        )
 
-    oldest = now - timedelta(hours=t.observation_window_hours)
     unread: list[UnreadWords] = []
-    for item in read_resources(raw, ObservationView, readable):
-        at = _observation_time(item.model)
+    for item in _read_lenient(raw, ObservationView, readable):
+        at = _naive_time(item.raw, "effectiveDateTime") or _observation_time(item.model)
         if at is None or not _within(at, oldest, now):
             continue
         name = parts(item.raw.get("code"))[1]
