@@ -160,7 +160,10 @@ def test_summary_and_labels_use_the_order_s_own_words() -> None:
     [card] = body.to_json_dict()["cards"]
     assert card["summary"].startswith("MRI brain w/wo contrast:")
     [suggestion] = card["suggestions"]
-    assert suggestion["label"] == "Replace MRI brain w/wo contrast with digital subtraction myelography (DSM) of the complete spine"
+    assert (
+        suggestion["label"]
+        == "Replace MRI brain w/wo contrast with digital subtraction myelography (DSM) of the complete spine"
+    )
     assert "digital subtraction myelography (DSM)" in card["detail"]
 
 
@@ -171,7 +174,10 @@ def test_a_long_order_name_is_quoted_in_labels_up_to_60_characters() -> None:
     [card] = body.to_json_dict()["cards"]
     [suggestion] = card["suggestions"]
     quoted = words[:59].rstrip() + "…"
-    assert suggestion["label"] == f"Replace {quoted} with digital subtraction myelography (DSM) of the complete spine"
+    assert (
+        suggestion["label"]
+        == f"Replace {quoted} with digital subtraction myelography (DSM) of the complete spine"
+    )
     assert len(quoted) == 60
 
 

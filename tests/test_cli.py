@@ -74,7 +74,10 @@ def test_evaluate_pretty_prints_a_table() -> None:
     row = lines[3]
     for cell in ("warning", "pdph-persistent", "usually-not-appropriate", "96", "sr-mri-brain"):
         assert cell in row
-    assert "Replace MRI brain without and with contrast with digital subtraction myelography (DSM) of the complete spine" in row
+    assert (
+        "Replace MRI brain without and with contrast with digital subtraction myelography (DSM) of the complete spine"
+        in row
+    )
     assert "System actions: 1" in result.stdout
     assert "update ServiceRequest/sr-mri-brain: PAMA rating not-appropriate" in result.stdout
 
@@ -112,7 +115,10 @@ def test_fixtures_table_lists_every_fixture_for_a_clinician() -> None:
     assert len(rows) == len(list(FIXTURES_DIR.glob("*.json")))
     seed = next(r for r in rows if "seed-persistent-45f-4-days-after-lp.json" in r)
     assert "`pdph-persistent`: warning, usually not appropriate, 96 h after the puncture" in seed
-    assert "Replace MRI brain without and with contrast with digital subtraction myelography (DSM) of the complete spine" in seed
+    assert (
+        "Replace MRI brain without and with contrast with digital subtraction myelography (DSM) of the complete spine"
+        in seed
+    )
     silent = next(r for r in rows if "child-is-silent.json" in r)
     assert "| No card |" in silent
 
