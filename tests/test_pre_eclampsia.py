@@ -339,6 +339,7 @@ def test_in_pregnancy_no_myelography_is_suggested() -> None:
         ("date-only today", True),
         ("no offset, 2 h ago", True),
         ("garbage", False),
+        ("the last day of year 9999", False),
         ("date-only 5 days ago", False),
     ],
 )
@@ -352,6 +353,7 @@ def test_a_pressure_is_dated_as_written(effective: str, counts: bool) -> None:
         "date-only today": NOW.date().isoformat(),
         "no offset, 2 h ago": at(2).split("+")[0],
         "garbage": "not a date",
+        "the last day of year 9999": "9999-12-31",
         "date-only 5 days ago": at(120)[:10],
     }[effective]
     expected = RED_FLAGS if counts else ACUTE

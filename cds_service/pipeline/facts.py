@@ -287,11 +287,11 @@ def _surely_before(resource: dict[str, Any], oldest: datetime) -> bool:
         return False
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:  # a date, or a time without offset: its latest possible instant
+            parsed = parsed.replace(tzinfo=UTC) + _EARLIEST_OFFSET + timedelta(days=1)
+        return parsed < oldest
+    except (ValueError, OverflowError):  # month 13, year 9999 at its last day...
         return False
-    if parsed.tzinfo is None:  # a date, or a time without offset: its latest possible instant
-        parsed = parsed.replace(tzinfo=UTC) + _EARLIEST_OFFSET + timedelta(days=1)
-    return parsed < oldest
 
 
 def _observation_time(observation: ObservationView) -> Instant | None:
