@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from cds_service.errors import CdsError
+from cds_service.fhir.bundle import by_reference
 from cds_service.knowledge.registry import HookService
 from cds_service.pipeline.config import EvaluationConfig
 from cds_service.pipeline.decide import decide
@@ -110,12 +111,7 @@ def evaluate_resolved(
     drafts = request.context.draftOrders
     # Only a reasonReference reads this index: build it (one key per resource) only when needed.
     index = (
-        {
-            f"{r.get('resourceType')}/{r.get('id')}": r
-            for rs in resources.values()
-            for r in rs
-            if isinstance(r.get("id"), str)
-        }
+        by_reference(r for rs in resources.values() for r in rs)
         if any(r.get("reasonReference") for r in draft_resources(drafts))
         else {}
     )

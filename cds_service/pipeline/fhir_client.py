@@ -23,6 +23,7 @@ from cds_service.bounded_read import (
     read_body,
 )
 from cds_service.errors import FhirFetchError, ResponseRefused
+from cds_service.fhir.bundle import entry_resources
 from cds_service.observability.metrics import observe_fhir_fetch, record_limit_exceeded
 
 log = logging.getLogger(__name__)
@@ -164,11 +165,7 @@ def _take_page(body: dict[str, Any], resources: list[dict[str, Any]]) -> str | N
     if body.get("resourceType") != "Bundle":
         resources.append(body)
         return None
-    resources.extend(
-        entry["resource"]
-        for entry in body.get("entry") or []
-        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
-    )
+    resources.extend(entry_resources(body) or [])
     return _next_link(body)
 
 

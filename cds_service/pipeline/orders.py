@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cds_service.fhir.bundle import entry_resources
 from cds_service.fhir.views import ServiceRequestView, read_resources
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.terminology import (
@@ -25,12 +26,7 @@ def _listed(value: Any) -> list[Any]:
 
 def draft_resources(draft_orders: dict[str, Any]) -> list[dict[str, Any]]:
     """Every resource of the draftOrders Bundle, whatever its type."""
-    entries = _listed(draft_orders.get("entry"))
-    return [
-        e["resource"]
-        for e in entries
-        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-    ]
+    return entry_resources(draft_orders) or []
 
 
 def draft_imaging_orders(

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from cds_service.errors import DataUnavailable, FhirFetchError
+from cds_service.fhir.bundle import entry_resources
 from cds_service.pipeline.fhir_client import (
     CallAllowance,
     fetch_faults,
@@ -80,14 +81,7 @@ def prefetch_resources(value: Any) -> list[dict[str, Any]] | None:
         return None
     if value["resourceType"] != "Bundle":
         return [value]
-    entries = value.get("entry") or []
-    if not isinstance(entries, list):
-        return None
-    return [
-        entry["resource"]
-        for entry in entries
-        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
-    ]
+    return entry_resources(value)
 
 
 FhirGuard = Callable[[str], None]
