@@ -26,7 +26,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from cds_service.api.app import create_app
 from cds_service.config import Settings
 from cds_service.wire import CdsResponse
-from tests.builders import empty_values
+from tests.support.builders import empty_values
 from tests.support.client import asgi_client
 from tests.support.clock import NOW
 from tests.support.database import migrated_sqlite

@@ -11,7 +11,9 @@ import respx
 
 from cds_service.api.deps import runtime_of
 from cds_service.knowledge import Knowledge
-from tests.builders import (
+from tests.conftest import fixture
+from tests.ops_helpers import metric
+from tests.support.builders import (
     MRI_BRAIN_WWO,
     bundle,
     hook_request,
@@ -19,8 +21,6 @@ from tests.builders import (
     pdph,
     service_request,
 )
-from tests.conftest import fixture
-from tests.ops_helpers import metric
 
 SELECT = "/cds-services/pdph-imaging-order-select"
 SIGN = "/cds-services/pdph-imaging-order-sign"

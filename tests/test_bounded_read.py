@@ -32,7 +32,6 @@ from cds_service.pipeline.fhir_client import (
 from cds_service.pipeline.resolve import resolve
 from cds_service.wire import HookRequest
 from tests import security_helpers
-from tests.builders import MRI_BRAIN_WWO, hook_request, service_request
 from tests.security_helpers import (
     bundle,
     lumbar_puncture,
@@ -40,6 +39,7 @@ from tests.security_helpers import (
     patient,
     pdph_condition,
 )
+from tests.support.builders import MRI_BRAIN_WWO, hook_request, service_request
 from tests.support.client import app_client
 
 URL = "https://fhir.example.org/r4/Observation"

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from cds_tools.fixtures import fixture_paths, load_fixture
-from tests.builders import (
+from tests.conftest import NOW
+from tests.support.builders import (
     CPT,
     MRI_BRAIN_WWO,
     concept,
@@ -19,7 +20,6 @@ from tests.builders import (
     pdph,
     service_request,
 )
-from tests.conftest import NOW
 
 RATINGS = {"usually-appropriate", "may-be-appropriate", "usually-not-appropriate", "not-rated"}
 NEVER_DISCOURAGE = {"pdph-acute-red-flags", "altered-mental-status"}
@@ -214,7 +214,7 @@ def test_created_orders_are_orderable() -> None:
 
 
 def test_red_flag_orders_are_urgent() -> None:
-    from tests.builders import temperature
+    from tests.support.builders import temperature
 
     order = service_request("sr-1", concept(CPT, "70450", "CT head without contrast"))
     body = evaluate_now(hook_request([order], [lumbar_puncture(30), pdph(), temperature(39)]))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.builders import (
+from tests.support.builders import (
     CPT,
     MRI_BRAIN_WWO,
     at,

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from cds_tools.fixtures import fixture_paths, load_fixture
-from tests.builders import evaluate_now
 from tests.conftest import NOW
+from tests.support.builders import evaluate_now
 
 # "A relative reference to the relevant resource": [type]/[id] with a FHIR id (R4 `id` datatype).
 RELATIVE_REFERENCE = re.compile(r"[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}")

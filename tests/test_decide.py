@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from cds_service.knowledge import Knowledge, Scenario
-from tests.builders import (
+from tests.conftest import NOW
+from tests.support.builders import (
     CPT,
     ICD10CM,
     MRI_BRAIN_WWO,
@@ -28,7 +29,6 @@ from tests.builders import (
     service_request,
     temperature,
 )
-from tests.conftest import NOW
 from tests.support.spec_matrix import MATRIX
 
 MRI = service_request("sr-1", MRI_BRAIN_WWO)

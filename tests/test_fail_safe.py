@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.builders import (
+from tests.support.builders import (
     CPT,
     ICD10CM,
     PID,

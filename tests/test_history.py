@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from cds_service.knowledge import Scenario
-from tests.builders import (
+from tests.conftest import NOW
+from tests.support.builders import (
     CPT,
     LOINC,
     MRI_BRAIN_WWO,
@@ -26,7 +27,6 @@ from tests.builders import (
     procedure,
     service_request,
 )
-from tests.conftest import NOW
 
 RADIOLOGY = {"coding": [{"system": "http://loinc.org", "code": "LP29684-5"}]}
 RAD = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "RAD"}]}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from cds_service.knowledge import Scenario
-from tests.builders import (
+from tests.support.builders import (
     CPT,
     MRI_BRAIN_WWO,
     PID,

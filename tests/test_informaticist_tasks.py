@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from cds_service.config import HOOKS_DIR
-from tests.builders import (
+from tests.support.builders import (
     CPT,
     concept,
     evaluate_now,

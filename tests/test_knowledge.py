@@ -199,7 +199,8 @@ async def test_a_red_flag_and_a_card_sentence_added_in_yaml_only_take_effect(
     by editing YAML; the HTTP API applies both, with no Python change."""
     from cds_service.api.app import create_app
     from cds_service.config import Settings
-    from tests.builders import (
+    from tests.conftest import NOW
+    from tests.support.builders import (
         CPT,
         ICD10CM,
         at,
@@ -210,7 +211,6 @@ async def test_a_red_flag_and_a_card_sentence_added_in_yaml_only_take_effect(
         pdph,
         service_request,
     )
-    from tests.conftest import NOW
 
     folder = hooks_copy / "pdph_imaging"
 

@@ -9,7 +9,7 @@ import pytest
 from cds_service.knowledge import Knowledge
 from cds_service.pipeline.classify import classify_study
 from cds_service.pipeline.orders import draft_imaging_orders
-from tests.builders import CPT, LOINC, bundle, concept, service_request
+from tests.support.builders import CPT, LOINC, bundle, concept, service_request
 
 CODED = [
     (concept(CPT, "70450"), "ct-head-without"),

@@ -20,7 +20,7 @@ from cds_service.pipeline.domain import (
 from cds_service.pipeline.facts import patient_facts
 from cds_service.pipeline.render import render_cards
 from cds_service.wire import without_empty
-from tests.builders import lumbar_puncture, pdph
+from tests.support.builders import lumbar_puncture, pdph
 from tests.support.clock import NOW
 
 MRI = ImagingOrder(

@@ -12,7 +12,7 @@ import pytest
 
 from cds_service.knowledge import Knowledge, Scenario
 from cds_service.knowledge.terminology import match
-from tests.builders import (
+from tests.support.builders import (
     CPT,
     ICD10CM,
     LOINC,

@@ -12,7 +12,8 @@ import pytest
 
 from cds_service.knowledge import Knowledge, Scenario
 from cds_service.knowledge.terminology import match
-from tests.builders import (
+from tests.conftest import NOW
+from tests.support.builders import (
     CPT,
     ICD10CM,
     MRI_BRAIN_WWO,
@@ -29,7 +30,6 @@ from tests.builders import (
     procedure,
     service_request,
 )
-from tests.conftest import NOW
 
 CT_HEAD = concept(CPT, "70450", "CT head without contrast")
 MRI = service_request("sr-1", MRI_BRAIN_WWO)

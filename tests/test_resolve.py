@@ -16,7 +16,7 @@ from cds_service.pipeline.resolve import (
     resolve,
 )
 from cds_service.wire import HookRequest
-from tests.builders import (
+from tests.support.builders import (
     MRI_BRAIN_WWO,
     bundle,
     hook_request,

@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from cds_service.pipeline.pama import PAMA_EXTENSION
 from cds_tools.fixtures import FIXTURES_DIR, load_fixture
 from cds_tools.replay import compare, observed_outcome
-from tests.builders import empty_values
 from tests.conftest import NOW
+from tests.support.builders import empty_values
 from tests.support.client import asgi_client
 
 SANDBOX_FIXTURE = FIXTURES_DIR / "sandbox-pama-ct-head-headache-after-epidural.json"

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from cds_service.knowledge import Scenario
-from tests.builders import (
+from tests.conftest import NOW
+from tests.support.builders import (
     CPT,
     ICD10CM,
     MRI_BRAIN_WWO,
@@ -29,7 +30,6 @@ from tests.builders import (
     procedure,
     service_request,
 )
-from tests.conftest import NOW
 
 MRI = service_request("sr-1", MRI_BRAIN_WWO)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cds_service.knowledge import Scenario
-from tests.builders import (
+from tests.support.builders import (
     CPT,
     ICD10CM,
     PID,

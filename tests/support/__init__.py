@@ -1,3 +1,3 @@
-"""What every test tier shares: one clock (`NOW`), one ASGI client. Builders of FHIR resources and
-CDS Hooks requests are in tests/builders.py; tier-specific helpers (security, operations, browser)
-build on these."""
+"""What every test tier shares: one clock (`NOW`), one ASGI client (client.py), the builders of FHIR
+resources and CDS Hooks requests (builders.py), the SPEC rating matrix (spec_matrix.py);
+tier-specific helpers (security, operations, browser) build on these."""
