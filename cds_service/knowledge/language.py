@@ -16,8 +16,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 WORD = re.compile(r"[A-Za-z][A-Za-z'’]*")
+
+
+@lru_cache(maxsize=8192)
+def pattern(source: str) -> re.Pattern[str]:
+    """A case-insensitive expression of the knowledge, compiled once per process: the same texts are
+    compiled again by every load of a knowledge folder (a site's copy, each test's), and there are
+    more of them than the `re` module's own cache keeps."""
+    return re.compile(source, re.IGNORECASE)
+
+
 _MAX_WORDS_IN_SCOPE = 8
 # Characters either side of a mention within which its clause is read: far more than the words a
 # negation reaches (_MAX_WORDS_IN_SCOPE), far less than a radiology report.
@@ -51,12 +62,12 @@ class Language:
         accounted: list[str] = (),  # type: ignore[assignment]
     ) -> Language:
         return cls(
-            before=re.compile(rf"(?<![A-Za-z])(?:{_alternation(before)})(?![A-Za-z])", re.I),
-            after=re.compile(rf"^[\s:=\-–—(]*(?:{_alternation(after)})(?![A-Za-z])", re.I),
-            terminator=re.compile(_alternation(terminators), re.I),
-            list_closer=re.compile(r"\b(or|nor)\b", re.I),
+            before=pattern(rf"(?<![A-Za-z])(?:{_alternation(before)})(?![A-Za-z])"),
+            after=pattern(rf"^[\s:=\-–—(]*(?:{_alternation(after)})(?![A-Za-z])"),
+            terminator=pattern(_alternation(terminators)),
+            list_closer=pattern(r"\b(or|nor)\b"),
             filler=frozenset(w.lower() for w in filler),
-            accounted=re.compile(_alternation(accounted), re.I) if accounted else None,
+            accounted=pattern(_alternation(accounted)) if accounted else None,
         )
 
     def clause_bounds(self, text: str, start: int, end: int) -> tuple[int, int]:

@@ -5,7 +5,6 @@ that defines it, every code against its system (ICD-10-CM against the CMS releas
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from itertools import product
 from pathlib import Path
@@ -16,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from cds_service.errors import KnowledgeError
 from cds_service.knowledge.icd10cm import icd10cm_release
-from cds_service.knowledge.language import Language
+from cds_service.knowledge.language import Language, pattern
 from cds_service.knowledge.matching import ConceptIndex, Matcher, Systems
 from cds_service.knowledge.model import (
     CardPlan,
@@ -80,11 +79,9 @@ class Knowledge:
         )
         read = valuesets.read_observations
         # The observed items whose words the fail-safe rule reads: always, and in pregnancy.
-        self.read_items = re.compile("|".join(f"(?:{p})" for p in read.always), re.I)
+        self.read_items = pattern("|".join(f"(?:{p})" for p in read.always))
         self.read_items_obstetric = (
-            re.compile("|".join(f"(?:{p})" for p in read.obstetric), re.I)
-            if read.obstetric
-            else None
+            pattern("|".join(f"(?:{p})" for p in read.obstetric)) if read.obstetric else None
         )
         # Code systems whose codes are understood by their code (SPEC §2: a Condition coded in
         # ICD-10-CM or SNOMED CT is understood; only the others are read as text).
@@ -123,7 +120,7 @@ class Knowledge:
             systems.key(systems.uri(c.system), c.code): c.study for c in imaging.codes
         }
         self.imaging_text = {
-            part: {key: [re.compile(p, re.IGNORECASE) for p in pats] for key, pats in table.items()}
+            part: {key: [pattern(p) for p in pats] for key, pats in table.items()}
             for part, table in imaging.text.model_dump().items()
         }
         self._card_plans: dict[tuple[str, str, str | None], CardPlan] = {}

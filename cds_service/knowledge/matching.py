@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import TypeVar
 
-from cds_service.knowledge.language import Language
+from cds_service.knowledge.language import Language, pattern
 from cds_service.knowledge.model import CodeEntry
 
 
@@ -70,7 +70,7 @@ class Matcher:
                 self.prefixes.append(key)
             else:
                 self.exact.add(key)
-        self.patterns = [re.compile(p, re.IGNORECASE) for p in text]
+        self.patterns = [pattern(p) for p in text]
 
     def matches_code(self, system: str, code: str) -> bool:
         key = self.systems.key(system, code)
@@ -88,8 +88,8 @@ class Matcher:
         return tuple(self._mentions(text))
 
     def _mentions(self, text: str) -> Iterator[Span]:
-        for pattern in self.patterns:
-            for match in pattern.finditer(text):
+        for compiled in self.patterns:
+            for match in compiled.finditer(text):
                 start, end = match.span()
                 yield start, end, not self.language.is_negated(text, start, end)
 
@@ -195,6 +195,6 @@ def _screen(patterns: list[re.Pattern[str]]) -> re.Pattern[str] | None:
     if not sources or any(re.search(r"\\[1-9]|\(\?P=", s) for s in sources):
         return None
     try:
-        return re.compile("|".join(f"(?:{s})" for s in sources), re.IGNORECASE)
+        return pattern("|".join(f"(?:{s})" for s in sources))
     except re.error:
         return None

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from cds_service.errors import KnowledgeError
+from cds_service.knowledge.language import pattern
 from cds_service.knowledge.model import (
     CardsFile,
     ImagingFile,
@@ -111,9 +112,9 @@ def check_texts(rules: RulesFile, cards: CardsFile) -> None:
 
 
 def _compile(where: str, patterns: Iterable[str]) -> None:
-    for i, pattern in enumerate(patterns):
+    for i, source in enumerate(patterns):
         try:
-            re.compile(pattern)
+            pattern(source)
         except re.error as exc:
             raise KnowledgeError(f"{where}[{i}]: not a valid regular expression ({exc})") from None
 
