@@ -36,10 +36,10 @@ class Situation:
     kinds: frozenset[str]
     groups: Mapping[str, frozenset[str]]
     puncture: ProcedureEvent | None  # the most recent dated puncture in the look-back
-    hours: (
-        float | None
-    )  # since the puncture: at least (from the latest instant its time can denote)
-    hours_at_most: float | None  # and at most (a date-only time is an interval, SPEC §2)
+    # Hours since the puncture: at least (from the latest instant its time can denote) and at most
+    # (from the earliest: a date-only time is an interval, SPEC §2).
+    hours: float | None
+    hours_at_most: float | None
     patch: ProcedureEvent | None  # a blood patch after that puncture
     diagnosed: bool  # a post-puncture diagnosis proves a puncture (SPEC §2), dated or not
     diagnosis: ProcedureEvent | None  # the oldest dated one, standing for an unrecorded puncture
@@ -47,6 +47,9 @@ class Situation:
     now: datetime
     repeat_group: Callable[[str], str]  # which studies repeat each other (imaging.yaml)
     roles: Mapping[str, frozenset[str]]  # study type -> its roles (imaging.yaml)
+    urgent: frozenset[
+        str
+    ]  # red flags, thunderclap, altered mental status (Knowledge.urgent_findings)
 
     def has_role(self, study_type: str, role: str) -> bool:
         return role in self.roles.get(study_type, frozenset())
@@ -124,10 +127,9 @@ def _reason_not_headache(s: Situation) -> bool:
     not a non-headache reason."""
     kinds = s.reason.kinds()
     groups = s.groups
-    urgent = groups["red_flags"] | groups["thunderclap"] | groups["altered_mental_status"]
     return (
         s.reason.stated
-        and not kinds & (groups["headache_evidence"] | urgent | groups["obstetric_red_flags"])
+        and not kinds & (groups["headache_evidence"] | s.urgent | groups["obstetric_red_flags"])
         and (
             s.reason.coded
             or bool(kinds & groups["other_indications"])
@@ -276,6 +278,7 @@ def situation(
         now=now,
         repeat_group=k.repeat_group,
         roles=k.study_roles,
+        urgent=k.urgent_findings,
     )
 
 
@@ -302,9 +305,8 @@ def decide(
     variant = next((v for v in k.rules.scenarios[chosen].variants if _holds(v, s)), None)
     rating = k.rating(chosen, order.study_type, variant)
     uninterpreted = _uninterpreted(s)
-    watched = s.groups["red_flags"] | s.groups["altered_mental_status"] | s.groups["thunderclap"]
-    if s.has("obstetric_context"):
-        watched |= s.groups["obstetric_red_flags"]
+    obstetric = s.groups["obstetric_red_flags"] if s.has("obstetric_context") else frozenset()
+    watched = s.urgent | obstetric
     return Decision(
         order=order,
         scenario=chosen,
