@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from cds_service.fhir.time import Precision, latest_instant, youngest_age
+from cds_service.fhir.time import Precision, instant_of_text, latest_instant, youngest_age
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,31 @@ def test_youngest_age() -> None:
     assert youngest_age("2008-11", on) == 17
     assert youngest_age("2007", on) == 18
     assert youngest_age(None, on) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-12-05",
+        "2026-12-05T10:00:00Z",
+        "2026-12-05T10:00:00+02:00",
+        "2026-12-05T10:00:00",
+        "2026-12",
+        "2026",
+    ],
+)
+def test_a_date_as_text_reads_as_its_parsed_value(text: str) -> None:
+    """Raw text (screened before validation) and the validated value denote the same interval."""
+    parsed: object = (
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if "T" in text
+        else date.fromisoformat(text)
+        if text.count("-") == 2
+        else text
+    )
+    assert instant_of_text(text) == latest_instant(parsed)
+
+
+@pytest.mark.parametrize("text", ["garbage", "2026-13-01", "9999-12-31", "2026-12-05T25:00"])
+def test_text_that_is_no_date(text: str) -> None:
+    assert instant_of_text(text) is None

@@ -95,10 +95,21 @@ def naive_instant(value: Any) -> Instant | None:
     EHRs): the interval it can denote, known to ±14 h (SPEC §2); None for anything else."""
     if not isinstance(value, str) or not _NAIVE.fullmatch(value.strip()):
         return None
+    return instant_of_text(value)
+
+
+def instant_of_text(value: str) -> Instant | None:
+    """What a FHIR date or dateTime written as text can denote (a year, a month, a date, a time with
+    or without its offset), read as latest_instant reads the parsed value; None if it is none."""
+    text = value.strip()
     try:
-        return latest_instant(datetime.fromisoformat(value.strip()))
+        if "T" in text:
+            return latest_instant(datetime.fromisoformat(text.replace("Z", "+00:00")))
+        if text.count("-") == 2:
+            return latest_instant(date.fromisoformat(text))
     except ValueError:
         return None
+    return latest_instant(text)
 
 
 def _start_of(year: int, month: int, day: int) -> datetime:

@@ -25,10 +25,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from cds_service.fhir.time import Instant, latest_instant, naive_instant, youngest_age
+from cds_service.fhir.time import (
+    Instant,
+    instant_of_text,
+    latest_instant,
+    naive_instant,
+    youngest_age,
+)
 from cds_service.fhir.views import (
     ConditionView,
     ObservationView,
@@ -172,14 +178,12 @@ def _read_lenient(
     counts (never dropped for its date's form)."""
     invalid: list[dict[str, Any]] = []
     parsed = read_resources(raw, view, keep, invalid)
-    pairs = [(f, r) for r in invalid if (f := _offset_naive_times(r)) is not None]
-    originals = {id(f): r for f, r in pairs}
-    fixed = [f for f, _ in pairs]
-    # The raw resource stays the one sent: its naive time is read as an interval (_naive_time).
-    return parsed + [
-        Parsed(originals.get(id(item.raw), item.raw), item.model)
-        for item in read_resources(fixed, view, keep)
-    ]
+    for sent in invalid:
+        fixed = _offset_naive_times(sent)
+        # The raw resource stays the one sent: its naive time is read as an interval (_naive_time).
+        if fixed is not None:
+            parsed += [Parsed(sent, item.model) for item in read_resources([fixed], view, keep)]
+    return parsed
 
 
 def _naive_time(raw: dict[str, Any], *keys: str) -> Instant | None:
@@ -275,9 +279,6 @@ def _score(observation: ObservationView) -> float | None:
     return None if quantity is None or quantity.value is None else float(quantity.value)
 
 
-_EARLIEST_OFFSET = timedelta(hours=14)
-
-
 def _surely_before(resource: dict[str, Any], oldest: datetime) -> bool:
     """An Observation whose raw effective time is plainly older than `oldest`: skipped before any
     validation (a five-year flowsheet costs a string parse per row, not a model). Anything that does
@@ -285,13 +286,14 @@ def _surely_before(resource: dict[str, Any], oldest: datetime) -> bool:
     value = resource.get("effectiveDateTime") or resource.get("effectiveInstant")
     if not isinstance(value, str):
         return False
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if parsed.tzinfo is None:  # a date, or a time without offset: its latest possible instant
-            parsed = parsed.replace(tzinfo=UTC) + _EARLIEST_OFFSET + timedelta(days=1)
-        return parsed < oldest
-    except (ValueError, OverflowError):  # month 13, year 9999 at its last day...
+    try:  # most rows are instants with their offset: compared as they are, no conversion
+        instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if instant.tzinfo is not None:
+            return instant < oldest
+    except ValueError:
         return False
+    at = instant_of_text(value)  # a date, or a time without offset: its interval's latest instant
+    return at is not None and at.at < oldest
 
 
 def _observation_time(observation: ObservationView) -> Instant | None:
