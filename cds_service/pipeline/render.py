@@ -277,10 +277,9 @@ def _suggestion(
 ) -> Suggestion | None:
     if state.drafted_studies & set(plan.unless_drafted):
         return None
-    names = _for_pregnancy(plan.orderables, k) if d.pregnant else plan.orderables
-    if plan.kind != "cancel" and not names:
+    orderables = _for_pregnancy(plan.orderables, k) if d.pregnant else plan.orderables
+    if plan.kind != "cancel" and not orderables:
         return None  # every study it would create is avoided in pregnancy
-    plan = plan.model_copy(update={"orderables": names})
     labels = k.cards.suggestions
     ordered = clip(d.order.description, LABEL_ORDER_WORDS)
     delete = Action(
@@ -304,10 +303,10 @@ def _suggestion(
             return None
         return prior
 
-    drafted = [n for n in plan.orderables if k.imaging.orderables[n].study in state.drafted_studies]
-    done = [n for n in plan.orderables if n not in drafted and done_recently(n)]
-    proposed = [n for n in plan.orderables if n in state.created and n not in drafted + done]
-    to_create = [n for n in plan.orderables if n not in drafted + done + proposed]
+    drafted = [n for n in orderables if k.imaging.orderables[n].study in state.drafted_studies]
+    done = [n for n in orderables if n not in drafted and done_recently(n)]
+    proposed = [n for n in orderables if n in state.created and n not in drafted + done]
+    to_create = [n for n in orderables if n not in drafted + done + proposed]
     creates = [_create_action(name, d, k, patient_id, config) for name in to_create]
     if plan.kind == "add" and not creates:
         return None
