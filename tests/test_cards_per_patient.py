@@ -13,11 +13,13 @@ from tests.support.builders import (
     at,
     concept,
     condition,
+    created_codes,
     evaluate_now,
     headache,
     hook_request,
     lumbar_puncture,
     service_request,
+    suggested_actions,
 )
 
 CT_HEAD = service_request("sr-ct", concept(CPT, "70450", "CT head without contrast"))
@@ -37,16 +39,6 @@ def cards(
     return result
 
 
-def created(card: dict[str, Any]) -> set[str]:
-    return {
-        c["code"]
-        for s in card.get("suggestions", [])
-        for a in s["actions"]
-        if a["type"] == "create"
-        for c in a["resource"]["code"].get("coding", [])
-    }
-
-
 def test_a_thunderclap_basket_of_two_orders_gets_one_card_naming_both() -> None:
     thunderclap = condition(concept(text="worst headache of her life"), at(2))
     [card] = cards(MRI_BRAIN, MRI_LUMBAR, record=[thunderclap])
@@ -56,7 +48,7 @@ def test_a_thunderclap_basket_of_two_orders_gets_one_card_naming_both() -> None:
         "ServiceRequest/sr-mri",
         "ServiceRequest/sr-lumbar",
     ]
-    assert "70450" in created(card)
+    assert "70450" in created_codes(card)
 
 
 def test_red_flags_on_two_orders_one_card() -> None:
@@ -67,13 +59,7 @@ def test_red_flags_on_two_orders_one_card() -> None:
 
 def test_cancels_stay_one_per_order() -> None:
     both = cards(CT_HEAD, MRI_LUMBAR, record=[])
-    deleted = [
-        a["resourceId"]
-        for c in both
-        for s in c.get("suggestions", [])
-        for a in s["actions"]
-        if a["type"] == "delete"
-    ]
+    deleted = [a["resourceId"] for a in suggested_actions(*both) if a["type"] == "delete"]
     assert deleted == ["ServiceRequest/sr-ct", "ServiceRequest/sr-lumbar"]
     assert len({(c["summary"], c["detail"]) for c in both}) == len(both) == 2
 
@@ -92,7 +78,7 @@ def test_altered_mental_status_is_always_shown_even_with_the_appropriate_mri() -
 
 def test_altered_mental_status_adds_a_ct_head_only_without_head_imaging() -> None:
     [card] = cards(MRI_LUMBAR, record=[CONFUSED])
-    assert "70450" in created(card)
+    assert "70450" in created_codes(card)
     [create] = [a for s in card["suggestions"] for a in s["actions"]]
     assert create["resource"]["priority"] in {"urgent", "stat"}
     [card] = cards(MRI_BRAIN, record=[CONFUSED])

@@ -17,6 +17,7 @@ from tests.support.builders import (
     ICD10CM,
     PID,
     SNOMED,
+    action_types,
     at,
     concept,
     condition,
@@ -59,10 +60,6 @@ def outcome(*record: dict[str, Any], order: dict[str, Any] = HEADACHE_CT, hours:
 
 def understood(card: dict[str, Any]) -> bool:
     return card.get("extension", {}).get("pdph-imaging.understood", True)
-
-
-def offers(card: dict[str, Any]) -> set[str]:
-    return {a["type"] for s in card.get("suggestions", []) for a in s["actions"]}
 
 
 # (what, record beside the headache 30 h after an LP, words the card must name, or None: understood)
@@ -158,7 +155,9 @@ def test_acute_card_with_the_recent_record(record: list[dict[str, Any]], words: 
     assert card["source"]["topic"]["code"] == "pdph-acute"
     assert card["extension"]["pdph-imaging.rating"] == "usually-not-appropriate"
     if words is None:
-        assert understood(card) and card["indicator"] == "warning" and "delete" in offers(card)
+        assert (
+            understood(card) and card["indicator"] == "warning" and "delete" in action_types(card)
+        )
         assert rating == "not-appropriate"
     else:
         assert not understood(card)
@@ -192,7 +191,7 @@ def test_a_red_flag_card_is_never_turned_into_information() -> None:
     fever = condition(concept(text="fever and odd feeling"), at(3))
     card, rating = outcome(fever)
     assert rating == "appropriate"
-    assert card["indicator"] == "critical" and understood(card) and offers(card) == {"create"}
+    assert card["indicator"] == "critical" and understood(card) and action_types(card) == {"create"}
 
 
 def test_the_sandbox_snomed_fully_specified_name_is_a_standard_display() -> None:
@@ -202,7 +201,7 @@ def test_the_sandbox_snomed_fully_specified_name_is_a_standard_display() -> None
     }
     order = service_request("sr-1", CT_HEAD, reason)
     card, rating = outcome(order=order)
-    assert understood(card) and "delete" in offers(card) and rating == "not-appropriate"
+    assert understood(card) and "delete" in action_types(card) and rating == "not-appropriate"
 
 
 REASONS = [
@@ -240,4 +239,6 @@ def test_a_labour_epidural_record_word_is_read_like_the_rest() -> None:
     blurry = condition(concept(text="Blurry vision and RUQ pain, 3 days postpartum"), at(10))
     request = hook_request([HEADACHE_CT], [epidural, headache(), blurry], hook="order-select")
     cards = evaluate_now(request).response.to_json_dict()["cards"]
-    assert cards and all(c["indicator"] == "critical" and "delete" not in offers(c) for c in cards)
+    assert cards and all(
+        c["indicator"] == "critical" and "delete" not in action_types(c) for c in cards
+    )

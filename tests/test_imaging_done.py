@@ -16,6 +16,7 @@ from tests.support.builders import (
     at,
     concept,
     condition,
+    created_texts,
     evaluate_now,
     hook_request,
     lumbar_puncture,
@@ -57,16 +58,6 @@ def series(description: str, started: float | None = None) -> dict[str, Any]:
     return s
 
 
-def created_texts(cards: list[dict[str, Any]]) -> list[str]:
-    return [
-        a["resource"]["code"]["text"]
-        for c in cards
-        for s in c.get("suggestions", [])
-        for a in s["actions"]
-        if a["type"] == "create"
-    ]
-
-
 DSM_DONE = [
     (
         "in the study's description",
@@ -95,7 +86,7 @@ def test_a_dsm_recorded_as_an_imaging_study_is_never_suggested_again(study: dict
     [decision] = evaluation.decisions
     assert decision.scenario is Scenario.PDPH_PERSISTENT
     assert decision.variant == "dsm-done-since-puncture"
-    texts = created_texts(evaluation.response.to_json_dict()["cards"])
+    texts = created_texts(*evaluation.response.to_json_dict()["cards"])
     assert texts and not any("digital subtraction" in t.lower() for t in texts)
 
 

@@ -19,9 +19,11 @@ from tests.support.builders import (
     MRI_BRAIN_WWO,
     PID,
     SNOMED,
+    action_types,
     at,
     concept,
     condition,
+    created_codes,
     evaluate_now,
     headache,
     hook_request,
@@ -244,9 +246,7 @@ def test_the_issue_cases() -> None:
     evaluation = decide(epidural_76h, headache(), blurry, order=service_request("sr-1", CT_HEAD))
     assert evaluation.decisions[0].scenario is RED_FLAGS
     cards = evaluation.response.to_json_dict()["cards"]
-    assert all(
-        a["type"] != "delete" for c in cards for s in c.get("suggestions", []) for a in s["actions"]
-    )
+    assert "delete" not in action_types(*cards)
 
 
 def test_the_card_names_possible_pre_eclampsia_and_its_work_up() -> None:
@@ -291,14 +291,7 @@ def test_knowledge_reads_pregnancy_in_words(knowledge: Knowledge) -> None:
 
 
 def codes_created(evaluation: Any) -> set[str]:
-    return {
-        c["code"]
-        for card in evaluation.response.to_json_dict()["cards"]
-        for s in card.get("suggestions", [])
-        for a in s["actions"]
-        if a["type"] == "create"
-        for c in a["resource"]["code"].get("coding", [])
-    }
+    return created_codes(*evaluation.response.to_json_dict()["cards"])
 
 
 PREGNANT = condition(concept(ICD10CM, "Z3A.32", "32 weeks gestation"), at(400))

@@ -18,6 +18,7 @@ from tests.support.builders import (
     ICD10CM,
     MRI_BRAIN_WWO,
     SNOMED,
+    action_types,
     at,
     concept,
     condition,
@@ -50,10 +51,6 @@ def scenario_of(resources: list[dict[str, Any]], order: dict[str, Any] = MRI) ->
 def card_of(resources: list[dict[str, Any]], order: dict[str, Any] = MRI) -> dict[str, Any]:
     [card] = evaluate(resources, order).response.to_json_dict()["cards"]
     return card
-
-
-def action_types(card: dict[str, Any]) -> set[str]:
-    return {a["type"] for s in card.get("suggestions", []) for a in s["actions"]}
 
 
 # --- Red flags as clinicians write them: a phrase corpus with negation --------------------------------

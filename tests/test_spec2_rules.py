@@ -17,6 +17,7 @@ from tests.support.builders import (
     ICD10CM,
     MRI_BRAIN_WWO,
     SNOMED,
+    action_types,
     at,
     blood_patch,
     concept,
@@ -41,10 +42,6 @@ def outcome(resources: list[dict[str, Any]], order: dict[str, Any] = MRI) -> tup
     return decision, cards
 
 
-def actions(cards: list[dict[str, Any]]) -> set[str]:
-    return {a["type"] for c in cards for s in c.get("suggestions", []) for a in s["actions"]}
-
-
 ORTHOSTATIC = condition(concept(text="orthostatic headache"), at(80))
 CSF_LEAK = condition(concept(ICD10CM, "G96.00"), at(80))
 GENERIC = condition(concept(SNOMED, "25064002", "Headache"), at(80))
@@ -67,7 +64,7 @@ def test_the_dsm_replace_needs_leak_specific_evidence(
     assert decision.scenario is Scenario.PDPH_PERSISTENT
     [card] = cards
     if replace:
-        assert card["indicator"] == "warning" and actions(cards) == {"delete", "create"}
+        assert card["indicator"] == "warning" and action_types(*cards) == {"delete", "create"}
     else:
         assert card["indicator"] == "info" and "suggestions" not in card
         assert "orthostatic" in card["summary"]
@@ -76,7 +73,10 @@ def test_the_dsm_replace_needs_leak_specific_evidence(
 def test_the_order_reason_can_be_the_leak_evidence() -> None:
     order = service_request("sr-1", MRI_BRAIN_WWO, concept(text="headache worse when upright"))
     decision, cards = outcome([lumbar_puncture(100)], order)
-    assert decision.scenario is Scenario.PDPH_PERSISTENT and actions(cards) == {"delete", "create"}
+    assert decision.scenario is Scenario.PDPH_PERSISTENT and action_types(*cards) == {
+        "delete",
+        "create",
+    }
 
 
 DSM = service_request(
@@ -206,7 +206,7 @@ def test_thunderclap_counts_a_ct_head_of_the_last_6_hours(hours_ago: float, adds
         [lumbar_puncture(100), ct_report("No acute abnormality", hours_ago)], THUNDERCLAP
     )
     assert decision.scenario is Scenario.THUNDERCLAP
-    assert bool(cards) is adds_ct and (actions(cards) == {"create"}) is adds_ct
+    assert bool(cards) is adds_ct and (action_types(*cards) == {"create"}) is adds_ct
 
 
 @pytest.mark.parametrize("hour", [0, 11, 23])

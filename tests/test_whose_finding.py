@@ -14,6 +14,7 @@ from tests.support.builders import (
     CPT,
     ICD10CM,
     PID,
+    action_types,
     at,
     concept,
     condition,
@@ -52,10 +53,7 @@ def outcome(record: list[dict[str, Any]], reason: str = "headache after LP", not
     evaluation = evaluate_now(request)
     [decision] = evaluation.decisions
     cards = evaluation.response.to_json_dict()["cards"]
-    cancel = any(
-        a["type"] == "delete" for c in cards for s in c.get("suggestions", []) for a in s["actions"]
-    )
-    return decision.scenario, cancel
+    return decision.scenario, "delete" in action_types(*cards)
 
 
 def cond(text: str, code: str | None = None, **kw: Any) -> dict[str, Any]:

@@ -224,3 +224,30 @@ def ct_report(conclusion: str | None, hours_ago: float = 4, **extra: Any) -> dic
     if conclusion is not None:
         report["conclusion"] = conclusion
     return report
+
+
+def suggested_actions(*cards: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every action of every suggestion of the cards, in order."""
+    return [a for c in cards for s in c.get("suggestions", []) for a in s["actions"]]
+
+
+def action_types(*cards: dict[str, Any]) -> set[str]:
+    """What the cards offer to do: "delete", "create"."""
+    return {a["type"] for a in suggested_actions(*cards)}
+
+
+def created_codes(*cards: dict[str, Any]) -> set[str]:
+    """The codes of every order the cards offer to create."""
+    return {
+        c["code"]
+        for a in suggested_actions(*cards)
+        if a["type"] == "create"
+        for c in a["resource"]["code"].get("coding", [])
+    }
+
+
+def created_texts(*cards: dict[str, Any]) -> list[str]:
+    """The names of every order the cards offer to create."""
+    return [
+        a["resource"]["code"]["text"] for a in suggested_actions(*cards) if a["type"] == "create"
+    ]
