@@ -242,3 +242,14 @@ def test_a_labour_epidural_record_word_is_read_like_the_rest() -> None:
     assert cards and all(
         c["indicator"] == "critical" and "delete" not in action_types(c) for c in cards
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "red_flag"), [("Power 4/5 left arm", True), ("Strength 5/5 throughout", False)]
+)
+def test_a_muscle_power_grade_is_read(value: str, red_flag: bool) -> None:
+    """A grade is a number, which the fail-safe's word reading never sees: a power below 5/5 must
+    be recognised as weakness, or the acute card would offer its cancel."""
+    card, _ = outcome(exam("Neuro exam", value))
+    assert (card["source"]["topic"]["code"] == "pdph-acute-red-flags") is red_flag
+    assert ("delete" in action_types(card)) is not red_flag
