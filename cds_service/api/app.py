@@ -6,7 +6,6 @@ ASGI entry point is `cds_service.asgi:app`."""
 from __future__ import annotations
 
 import functools
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from cds_service import __version__
 from cds_service.api.analytics_page import router as analytics_page_router
+from cds_service.api.collector import tuned_collector
 from cds_service.api.deps import Clock, Runtime, utc_now
 from cds_service.api.errors import install_error_handlers
 from cds_service.api.explain import router as explain_router
@@ -40,7 +40,6 @@ from cds_service.security import install_security, security_lifespan
 from cds_service.tls import client_tls
 
 log = logging.getLogger("cds_service")
-_COLLECTED = False
 
 
 @functools.cache
@@ -121,18 +120,10 @@ def create_app(
         ):
             runtime.fhir_client = client
             runtime.audit.start()
-            # Everything loaded so far (models, knowledge, libraries) lives as long as the process:
-            # moving it out of the collector's sight keeps full collections, which a large prefetch
-            # triggers, from re-scanning it on every request.
-            global _COLLECTED
-            if not _COLLECTED:  # once per process: later apps (tests, tools) need not pay 0.1 s
-                gc.collect()
-                _COLLECTED = True
-            gc.freeze()
             try:
-                yield
+                with tuned_collector():
+                    yield
             finally:
-                gc.unfreeze()
                 runtime.fhir_client = None
                 await run_in_threadpool(runtime.audit.close)
 
