@@ -133,3 +133,74 @@ def test_a_new_scenario_with_its_precedence_and_card_texts(hooks: Path) -> None:
     assert card["source"]["topic"]["code"] == "blood-patch-puncture-undated"
     assert card["summary"].startswith("Blood patch recorded, puncture time unknown")
     assert card["links"][0]["url"].endswith("/explain/blood-patch-puncture-undated")
+
+
+def test_a_procedure_with_its_role(hooks: Path) -> None:
+    """A site adds a kind of procedure the shipped knowledge does not know, with what it is to the
+    engine (`role`): a cisternal puncture is a dural puncture, so a headache 30 h after one is the
+    acute scenario, not silence."""
+    cisternal = {
+        **lumbar_puncture(30),
+        "code": {"text": "Cisternal puncture (suboccipital)"},
+    }
+    order = service_request("sr-1", concept(CPT, "70553", "MRI brain without and with contrast"))
+    request = hook_request([order], [cisternal, headache(10)], hook="order-select")
+    assert evaluate_now(request, hooks_dir=hooks).response.to_json_dict()["cards"] == []
+
+    def add(d: dict[str, Any]) -> None:
+        d["procedures"]["cisternal-puncture"] = {
+            "display": "cisternal puncture",
+            "role": "dural-puncture",
+            "text": [r"\b(cisternal|suboccipital) puncture"],
+        }
+
+    edit(hooks / "pdph_imaging" / "valuesets.yaml", add)
+    [card] = evaluate_now(request, hooks_dir=hooks).response.to_json_dict()["cards"]
+    assert card["source"]["topic"]["code"] == "pdph-acute"
+    assert "Cisternal puncture (suboccipital)" in card["detail"]
+
+
+def test_a_finding_group_decides_a_precedence_line(hooks: Path) -> None:
+    """A site adds a finding in a group of its own and a precedence line that asks for it
+    ("finding in <group>"): an immunosuppressed patient's headache after a puncture is imaged now."""
+    folder = hooks / "pdph_imaging"
+    order = service_request("sr-1", concept(CPT, "72148", "MRI lumbar spine without contrast"))
+    immunosuppressed = {
+        **headache(10),
+        "id": "cond-immuno",
+        "code": {"text": "Immunosuppressed (on tacrolimus)"},
+    }
+    request = hook_request(
+        [order], [lumbar_puncture(30), headache(10), immunosuppressed], hook="order-select"
+    )
+    [before] = evaluate_now(request, hooks_dir=hooks).response.to_json_dict()["cards"]
+    assert before["source"]["topic"]["code"] == "pdph-acute"
+
+    def add_finding(d: dict[str, Any]) -> None:
+        d["findings"]["immunosuppressed"] = {
+            "display": "immunosuppression",
+            "text": [r"\bimmunosuppress(ed|ion)\b"],
+        }
+
+    def add_rule(d: dict[str, Any]) -> None:
+        d["finding_groups"]["immunocompromised"] = ["immunosuppressed"]
+        d["finding_groups"]["durable"].append("immunosuppressed")
+        d["precedence"].insert(
+            0,
+            {
+                "when": ["headache-evidence", "finding in immunocompromised", "not child"],
+                "then": "pdph-acute-red-flags",
+            },
+        )
+
+    edit(folder / "valuesets.yaml", add_finding)
+    edit(folder / "rules.yaml", add_rule)
+    [card] = evaluate_now(request, hooks_dir=hooks).response.to_json_dict()["cards"]
+    assert card["source"]["topic"]["code"] == "pdph-acute-red-flags"
+
+    def misspelt(d: dict[str, Any]) -> None:
+        d["precedence"][0]["when"][1] = "finding in immunocompromise"
+
+    edit(folder / "rules.yaml", misspelt)
+    with pytest.raises(ValueError, match="unknown condition 'finding in immunocompromise'"):
+        evaluate_now(request, hooks_dir=hooks)

@@ -302,6 +302,36 @@ ONE_LINE_MISTAKES = [
         lambda d: d["classify"][0].update(all=["modality.pet"]),
         "imaging.yaml: classify[0]: unknown parts ['modality.pet']",
     ),
+    (
+        "valuesets.yaml",
+        lambda d: d["procedures"]["epidural-blood-patch"].update(role="patch"),
+        "valuesets.yaml: procedures.epidural-blood-patch.role: unknown role 'patch'",
+    ),
+    (
+        "valuesets.yaml",
+        lambda d: d["procedures"]["delivery"].update(finding="post-partum"),
+        "valuesets.yaml: procedures.delivery.finding: unknown finding 'post-partum'",
+    ),
+    (
+        "valuesets.yaml",
+        lambda d: d["body-temperature"].update(finding="pyrexia"),
+        "valuesets.yaml: body-temperature.finding: unknown finding 'pyrexia'",
+    ),
+    (
+        "valuesets.yaml",
+        lambda d: d["blood-pressure"]["findings"].update(severe_range="severe-bp"),
+        "valuesets.yaml: blood-pressure.findings.severe_range: unknown finding 'severe-bp'",
+    ),
+    (
+        "rules.yaml",
+        lambda d: d["finding_groups"].pop("thunderclap"),
+        "rules.yaml: finding_groups: thunderclap missing",
+    ),
+    (
+        "rules.yaml",
+        lambda d: d["precedence"][0]["when"].append("not finding in red_flag"),
+        "rules.yaml: precedence[0]: unknown condition 'finding in red_flag'",
+    ),
 ]
 
 

@@ -32,7 +32,13 @@ from cds_service.knowledge.model import (
     ScenarioVariant,
     ValueSetsFile,
 )
-from cds_service.knowledge.predicates import PREDICATES, unknown_condition
+from cds_service.knowledge.predicates import (
+    FINDING_GROUPS,
+    IN_GROUP,
+    PREDICATES,
+    PROCEDURE_ROLES,
+    unknown_condition,
+)
 from cds_service.knowledge.texts import check_patterns, check_texts
 
 
@@ -49,10 +55,10 @@ class Knowledge:
         lexicon: LexiconFile | None = None,
     ) -> None:
         self.cards = cards
+        missing = [g for g in FINDING_GROUPS if g not in rules.finding_groups]
+        _require(not missing, f"rules.yaml: finding_groups: {', '.join(missing)} missing")
         # Finding groups (rules.yaml) as sets, computed once: the predicates read them per order.
-        self.finding_groups = {
-            name: frozenset(keys) for name, keys in rules.finding_groups.model_dump().items()
-        }
+        self.finding_groups = {name: frozenset(keys) for name, keys in rules.finding_groups.items()}
         # Findings that only ever make imaging more urgent (a red flag, a thunderclap onset, altered
         # mental status): safe to read wherever they are written, an orderable's name included.
         groups = self.finding_groups
@@ -104,6 +110,7 @@ class Knowledge:
         self.lexicon = lexicon
         self.icd10cm_release = icd10cm_release().release
         self.procedures = index(valuesets.procedures)
+        self.procedure_roles = {key: c.role for key, c in valuesets.procedures.items()}
         self.findings = index(_with_lexicon(valuesets.findings, lexicon))
         self.temperature = index({"body-temperature": valuesets.body_temperature})
         self.gcs = index({"glasgow-coma-score": valuesets.glasgow_coma_score})
@@ -240,7 +247,7 @@ def _validate_systems(valuesets: ValueSetsFile, imaging: ImagingFile) -> None:
 def _validate_groups(k: Knowledge) -> None:
     findings = set(k.valuesets.findings)
     grouped: set[str] = set()
-    for group, names in k.rules.finding_groups.model_dump().items():
+    for group, names in k.rules.finding_groups.items():
         for name in names:
             _require(
                 name in findings, f"rules.yaml: finding_groups.{group}: unknown finding {name!r}"
@@ -248,6 +255,27 @@ def _validate_groups(k: Knowledge) -> None:
         grouped.update(names)
     for name in sorted(findings - grouped):
         _require(False, f"valuesets.yaml: findings.{name}: in no finding group of rules.yaml")
+    vs = k.valuesets
+    made: list[tuple[str, str | None]] = [
+        (f"procedures.{key}.finding", c.finding) for key, c in vs.procedures.items()
+    ]
+    made += [
+        ("body-temperature.finding", vs.body_temperature.finding),
+        ("glasgow-coma-score.finding", vs.glasgow_coma_score.finding),
+        ("blood-pressure.findings.emergency", vs.blood_pressure.findings.emergency),
+        ("blood-pressure.findings.severe_range", vs.blood_pressure.findings.severe_range),
+    ]
+    for where, finding in made:
+        _require(
+            finding is None or finding in findings,
+            f"valuesets.yaml: {where}: unknown finding {finding!r}",
+        )
+    for key, concept in vs.procedures.items():
+        _require(
+            concept.role in PROCEDURE_ROLES,
+            f"valuesets.yaml: procedures.{key}.role: unknown role {concept.role!r}"
+            f" (known: {', '.join(PROCEDURE_ROLES)})",
+        )
 
 
 def _validate_texts(k: Knowledge) -> None:
@@ -263,11 +291,11 @@ def _validate_references(k: Knowledge) -> None:
     _validate_texts(k)
     for number, rule in enumerate(k.rules.precedence):
         for condition in rule.when:
-            name = unknown_condition(condition)
+            name = unknown_condition(condition, k.finding_groups)
             _require(
                 name is None,
                 f"rules.yaml: precedence[{number}]: unknown condition {name!r}"
-                f" (known: {', '.join(PREDICATES)})",
+                f" (known: {', '.join(PREDICATES)}, or '{IN_GROUP}<finding group>')",
             )
     studies, orderables = k.imaging.studies, k.imaging.orderables
     rows = {s.rating_row for s in studies.values()}
@@ -302,7 +330,7 @@ def _validate_references(k: Knowledge) -> None:
             _require(reason in k.rules.override_reasons, f"override reason {reason} undefined")
         for name, chosen in rules.variants.items():
             _require(
-                unknown_condition(name) is None,
+                unknown_condition(name, k.finding_groups) is None,
                 f"rules.yaml: scenarios.{scenario}.variants: unknown condition {name!r}",
             )
             unknown = (set(chosen.ratings) | set(chosen.by_row)) - rows

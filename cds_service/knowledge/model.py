@@ -58,11 +58,29 @@ class Concept(_Strict):
     text: list[str] = Field(default_factory=list)
 
 
+class ProcedureConcept(Concept):
+    """A kind of procedure: its `role` is what it is to the engine (knowledge/predicates.py,
+    PROCEDURE_ROLES); `finding` is the finding a recent one makes (a delivery: postpartum)."""
+
+    role: str
+    finding: str | None = None
+
+
 class MeasurementConcept(_Strict):
-    """The codes (and words) of one kind of measured Observation, read by its value."""
+    """The codes (and words) of one kind of measured Observation, read by its value; `finding` is
+    the finding a value past its threshold (rules.yaml) makes."""
 
     codes: list[CodeEntry]
     text: list[str] = Field(default_factory=list)
+    finding: str | None = None
+
+
+class PressureFindings(_Strict):
+    """The findings a blood pressure makes: at or above the emergency thresholds in any adult, at or
+    above the severe-range thresholds (a red flag only in pregnancy or postpartum)."""
+
+    emergency: str
+    severe_range: str
 
 
 class BloodPressureConcept(_Strict):
@@ -73,6 +91,7 @@ class BloodPressureConcept(_Strict):
     systolic: list[CodeEntry]
     diastolic: list[CodeEntry]
     text: list[str] = Field(default_factory=list)
+    findings: PressureFindings
 
 
 class LanguageRules(_Strict):
@@ -99,7 +118,7 @@ class ValueSetsFile(_Strict):
     systems: dict[str, str]
     system_aliases: dict[str, str] = Field(default_factory=dict)
     language: LanguageRules
-    procedures: dict[str, Concept]
+    procedures: dict[str, ProcedureConcept]
     findings: dict[str, Concept]
     body_temperature: MeasurementConcept = Field(alias="body-temperature")
     glasgow_coma_score: MeasurementConcept = Field(alias="glasgow-coma-score")
@@ -309,25 +328,6 @@ class ScenarioRules(_Strict):
     override_reasons: list[str]
 
 
-class FindingGroups(_Strict):
-    headache_evidence: list[str]
-    intracranial_hypotension: list[str]
-    puncture_evidence: list[str]
-    durable: list[str]
-    thunderclap: list[str]
-    altered_mental_status: list[str]
-    red_flags: list[str]
-    # Pregnant or postpartum (SPEC §2); what is a red flag only then; what makes pre-eclampsia,
-    # eclampsia or PRES the likely cause of a red flag then (the card names the obstetric work-up).
-    obstetric_context: list[str]
-    pregnant: list[str]
-    delivered: list[str]
-    obstetric_red_flags: list[str]
-    pre_eclampsia_signs: list[str]
-    other_indications: list[str]
-    not_the_patients: list[str]
-
-
 class PrecedenceRule(_Strict):
     """One line of the scenario precedence: when every condition holds, `then` decides."""
 
@@ -341,7 +341,9 @@ class RulesFile(_Strict):
     thresholds: Thresholds
     source: SourceInfo
     rating_sources: dict[Literal["S", "T", "H", "J"], str]
-    finding_groups: FindingGroups
+    # Which findings play which part in the decision: the groups the engine reads by name
+    # (knowledge/predicates.py, FINDING_GROUPS) and any a precedence line asks for ("finding in X").
+    finding_groups: dict[str, list[str]]
     precedence: list[PrecedenceRule] = Field(min_length=1)
     ratings: dict[str, dict[str, RatingCell]]
     override_reason_system: str

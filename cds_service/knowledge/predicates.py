@@ -1,8 +1,11 @@
 """The questions the precedence and the scenario variants of rules.yaml may ask about one draft order:
 the vocabulary the engine answers (cds_service/pipeline/decide.py implements each one, and fails at
-import when it does not implement exactly these). Knowledge names them; it never imports the engine."""
+import when it does not implement exactly these), with the finding groups and procedure roles the
+engine reads by name. Knowledge names them; it never imports the engine."""
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 PREDICATES: dict[str, str] = {
     "child": "the patient is younger than the adult age",
@@ -30,7 +33,40 @@ PREDICATES: dict[str, str] = {
 }
 
 
-def unknown_condition(condition: str) -> str | None:
-    """The predicate a precedence condition names ("not <name>" too), when it is not one of these."""
+# A condition may also ask for any finding of a group rules.yaml defines: "finding in <group>" (and
+# "not finding in <group>"), so a group an informaticist adds can decide without an engine change.
+IN_GROUP = "finding in "
+
+# The finding groups (rules.yaml `finding_groups`) the engine reads by name; rules.yaml may define more.
+FINDING_GROUPS: dict[str, str] = {
+    "headache_evidence": "without one of these the service stays silent",
+    "intracranial_hypotension": "evidence of intracranial hypotension or a CSF leak",
+    "puncture_evidence": "diagnoses that prove a dural puncture without a recorded Procedure",
+    "durable": "count while active, whatever their age",
+    "thunderclap": "a sudden severe onset",
+    "altered_mental_status": "obtundation or altered mental status",
+    "red_flags": "image now, whoever the patient",
+    "obstetric_context": "pregnant or postpartum",
+    "pregnant": "pregnant now: no gadolinium, no spinal radiation suggested",
+    "delivered": "postpartum",
+    "obstetric_red_flags": "red flags only in a pregnant or postpartum patient",
+    "pre_eclampsia_signs": "make pre-eclampsia, eclampsia or PRES the likely cause of a red flag",
+    "other_indications": "a reason for imaging other than the headache",
+    "not_the_patients": "findings written about someone else (family history)",
+}
+
+# What a procedure concept (valuesets.yaml `procedures`, its `role`) is to the engine.
+PROCEDURE_ROLES: dict[str, str] = {
+    "dural-puncture": "a puncture of the dura: the time since the last one places the scenario",
+    "blood-patch": "a treatment of a leak, never a new puncture (SPEC §2)",
+    "delivery": "a delivery: recent, it makes the patient postpartum (the concept's `finding`)",
+}
+
+
+def unknown_condition(condition: str, groups: Collection[str] = ()) -> str | None:
+    """What a precedence condition names ("not <name>" too), when it is neither one of these
+    predicates nor "finding in <group>" of one of `groups`."""
     name = condition.removeprefix("not ")
+    if name.startswith(IN_GROUP):
+        return None if name.removeprefix(IN_GROUP) in groups else name
     return None if name in PREDICATES else name

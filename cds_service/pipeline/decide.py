@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from cds_service.fhir.time import hours_between
 from cds_service.knowledge import Knowledge, Rating, RatingCell, Scenario
 from cds_service.knowledge.model import Thresholds
-from cds_service.knowledge.predicates import PREDICATES
+from cds_service.knowledge.predicates import IN_GROUP, PREDICATES
 from cds_service.pipeline.domain import (
     Decision,
     Finding,
@@ -216,7 +216,9 @@ if set(ANSWERS) != set(PREDICATES):  # the vocabulary knowledge/predicates.py na
 
 def _holds(condition: str, s: Situation) -> bool:
     if condition.startswith("not "):
-        return not ANSWERS[condition[4:]](s)
+        return not _holds(condition[4:], s)
+    if condition.startswith(IN_GROUP):  # any finding of a group rules.yaml defines
+        return s.has(condition[len(IN_GROUP) :])
     return ANSWERS[condition](s)
 
 

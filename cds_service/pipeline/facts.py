@@ -93,10 +93,10 @@ def _coding_code(concept: Any) -> str | None:
     return None
 
 
-# Procedure concepts that are no dural puncture (SPEC §2): a blood patch is a treatment, a delivery makes
-# the patient postpartum. A spinal for a caesarean is both a puncture and a delivery.
-_PATCH, _DELIVERY, _PUNCTURE = "epidural-blood-patch", "delivery", "dural-puncture"
-_POSTPARTUM = "postpartum"
+# What a procedure concept is to the engine (valuesets.yaml `role`; knowledge/predicates.py): a blood
+# patch is a treatment, no puncture; a delivery makes the patient postpartum (SPEC §2). A spinal for a
+# caesarean matches a puncture concept and a delivery concept: it is both.
+_PATCH, _DELIVERY, _PUNCTURE = "blood-patch", "delivery", "dural-puncture"
 
 
 @dataclass
@@ -131,14 +131,18 @@ def _procedures(
     dated += [(resource, _naive_performed(resource)) for resource in invalid]
     for resource, at in dated:
         kinds = match(resource.get("code"), k.procedures)
-        names = sorted(k.valuesets.procedures[kind].display for kind in kinds)
+        concepts = [k.valuesets.procedures[kind] for kind in sorted(kinds)]
+        roles = {c.role for c in concepts}
+        names = sorted(c.display for c in concepts)
         description = describe(resource.get("code"), names[0] if names else "spinal procedure")
         # A blood patch is a treatment, not a new puncture (SPEC §2), whatever else its text says.
-        is_patch = _PATCH in kinds
-        is_puncture = not is_patch and _PUNCTURE in kinds
-        if _DELIVERY in kinds and (at is None or _within(at, delivered_since, now)):
+        is_patch = _PATCH in roles
+        is_puncture = not is_patch and _PUNCTURE in roles
+        if _DELIVERY in roles and (at is None or _within(at, delivered_since, now)):
             # An undated delivery may be recent: postpartum, the cautious reading.
-            found.deliveries.append(Finding(_POSTPARTUM, description, at, "procedure"))
+            for c in concepts:
+                if c.role == _DELIVERY and c.finding is not None:
+                    found.deliveries.append(Finding(c.finding, description, at, "procedure"))
         if at is None:
             if is_puncture:
                 found.uncertain.append(description)
@@ -369,7 +373,7 @@ def _pressures(raw: dict[str, Any], k: Knowledge) -> tuple[float | None, float |
 
 
 def _pressure_findings(
-    systolic: float | None, diastolic: float | None, at: Instant, t: Thresholds
+    systolic: float | None, diastolic: float | None, at: Instant, t: Thresholds, k: Knowledge
 ) -> list[Finding]:
     """A hypertensive emergency in any adult (at or above 180/120), severe-range pressure in
     pregnancy or postpartum (at or above 160/110: a red flag only then, rules.yaml)."""
@@ -379,11 +383,12 @@ def _pressure_findings(
 
     shown = "/".join("?" if v is None else f"{v:.0f}" for v in (systolic, diastolic))
     description = f"blood pressure {shown} mmHg"
+    made = k.valuesets.blood_pressure.findings
     found = []
     if at_least(t.emergency_systolic, t.emergency_diastolic):
-        found.append(Finding("hypertensive-emergency", description, at, "observation"))
+        found.append(Finding(made.emergency, description, at, "observation"))
     if at_least(t.severe_systolic_pregnancy, t.severe_diastolic_pregnancy):
-        found.append(Finding("severe-range-blood-pressure", description, at, "observation"))
+        found.append(Finding(made.severe_range, description, at, "observation"))
     return found
 
 
@@ -418,21 +423,19 @@ def _observations(
             celsius = _celsius(item.model.valueQuantity)
             if celsius is None:  # some EHRs export the reading as text
                 celsius = _celsius_of_text(item.model.valueString)
-            if celsius is not None and celsius >= t.fever_celsius:
-                findings.append(
-                    Finding("fever", f"temperature {celsius:.1f} °C", at, "observation")
-                )
+            fever = k.valuesets.body_temperature.finding
+            if celsius is not None and celsius >= t.fever_celsius and fever is not None:
+                findings.append(Finding(fever, f"temperature {celsius:.1f} °C", at, "observation"))
             continue
         if match(item.raw.get("code"), k.blood_pressure):
-            findings += _pressure_findings(*_pressures(item.raw, k), at, t)
+            findings += _pressure_findings(*_pressures(item.raw, k), at, t, k)
             continue
         if match(item.raw.get("code"), gcs):
             score = _score(item.model)
-            if score is not None and score < t.gcs_altered_below:
+            altered = k.valuesets.glasgow_coma_score.finding
+            if score is not None and score < t.gcs_altered_below and altered is not None:
                 findings.append(
-                    Finding(
-                        "altered-mental-status", f"Glasgow coma score {score:g}", at, "observation"
-                    )
+                    Finding(altered, f"Glasgow coma score {score:g}", at, "observation")
                 )
             continue
         # An exam written in words ("Left arm weakness, pronator drift") is read with its negations,
