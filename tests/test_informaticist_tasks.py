@@ -137,27 +137,24 @@ def test_a_new_scenario_with_its_precedence_and_card_texts(hooks: Path) -> None:
 
 def test_a_procedure_with_its_role(hooks: Path) -> None:
     """A site adds a kind of procedure the shipped knowledge does not know, with what it is to the
-    engine (`role`): a cisternal puncture is a dural puncture, so a headache 30 h after one is the
-    acute scenario, not silence."""
-    cisternal = {
-        **lumbar_puncture(30),
-        "code": {"text": "Cisternal puncture (suboccipital)"},
-    }
+    engine (`role`): its Spanish-language catalogue's lumbar puncture is a dural puncture, so a
+    headache 30 h after one is the acute scenario, not silence."""
+    puncion = {**lumbar_puncture(30), "code": {"text": "Punción lumbar diagnóstica"}}
     order = service_request("sr-1", concept(CPT, "70553", "MRI brain without and with contrast"))
-    request = hook_request([order], [cisternal, headache(10)], hook="order-select")
+    request = hook_request([order], [puncion, headache(10)], hook="order-select")
     assert evaluate_now(request, hooks_dir=hooks).response.to_json_dict()["cards"] == []
 
     def add(d: dict[str, Any]) -> None:
-        d["procedures"]["cisternal-puncture"] = {
-            "display": "cisternal puncture",
+        d["procedures"]["puncion-lumbar"] = {
+            "display": "punción lumbar",
             "role": "dural-puncture",
-            "text": [r"\b(cisternal|suboccipital) puncture"],
+            "text": [r"\bpunci[oó]n (lumbar|dural)"],
         }
 
     edit(hooks / "pdph_imaging" / "valuesets.yaml", add)
     [card] = evaluate_now(request, hooks_dir=hooks).response.to_json_dict()["cards"]
     assert card["source"]["topic"]["code"] == "pdph-acute"
-    assert "Cisternal puncture (suboccipital)" in card["detail"]
+    assert "Punción lumbar diagnóstica" in card["detail"]
 
 
 def test_a_finding_group_decides_a_precedence_line(hooks: Path) -> None:

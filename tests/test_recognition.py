@@ -962,6 +962,10 @@ PUNCTURES_AS_WRITTEN = [
     "lumbar drain placement",
     "intrathecal baclofen pump implantation",
     "CSF sampling, lumbar",
+    "Cisternal puncture",
+    "suboccipital puncture for CSF",
+    "lateral C1-2 puncture, myelography",
+    "Cisternal tap",
 ]
 # Not a dural puncture: "SAB" is also a spontaneous abortion, "ESI" a triage level, MR cisternography
 # needs no needle, a blood patch is its own procedure.
@@ -986,6 +990,18 @@ NOT_PUNCTURES = [
 @pytest.mark.parametrize("text", PUNCTURES_AS_WRITTEN)
 def test_a_puncture_written_in_words_is_read(text: str) -> None:
     resources = [procedure(concept(text=text), at(30)), headache()]
+    assert scenario_of(resources, service_request("sr-1", CT_HEAD)) is Scenario.PDPH_ACUTE
+
+
+@pytest.mark.parametrize(
+    "system",
+    [CPT, "urn:oid:2.16.840.1.113883.6.12"],  # CPT under its HL7 OID, code only
+)
+@pytest.mark.parametrize("code", ["61050", "61055", "62270", "62328"])
+def test_a_coded_puncture_without_words_is_read(system: str, code: str) -> None:
+    """Cisternal or lateral cervical (C1-C2) puncture (61050, 61055: myelography by cervical
+    injection) as well as lumbar ones, by code alone."""
+    resources = [procedure({"coding": [{"system": system, "code": code}]}, at(30)), headache()]
     assert scenario_of(resources, service_request("sr-1", CT_HEAD)) is Scenario.PDPH_ACUTE
 
 
