@@ -47,6 +47,19 @@ async def test_preflight_needs_no_token_and_allows_auth_headers(tmp_path: Path, 
 
 
 @pytest.mark.anyio
+async def test_a_browser_harness_may_mark_its_calls_as_tests(tmp_path: Path) -> None:
+    """The go-live traffic mark (docs/go-live.md) passes a preflight, so a test harness in a browser
+    on another origin can keep its calls out of the firing report."""
+    headers = preflight("POST") | {
+        "Access-Control-Request-Headers": "authorization, content-type, x-cds-traffic"
+    }
+    async with app_client(make_settings(tmp_path)) as client:
+        response = await client.options(SELECT, headers=headers)
+    assert response.status_code == 200
+    assert "x-cds-traffic" in response.headers["access-control-allow-headers"].lower()
+
+
+@pytest.mark.anyio
 async def test_get_and_post_answers_carry_cors_headers(tmp_path: Path) -> None:
     with respx.mock() as router:
         router.get(JWKS_URL).mock(return_value=httpx.Response(200, json=jwks(key("ES384"))))

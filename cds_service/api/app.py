@@ -30,6 +30,7 @@ from cds_service.api.ops import install_operations
 from cds_service.config import Settings, get_settings
 from cds_service.golive.metrics import publish_settings
 from cds_service.golive.silent import SilentMode
+from cds_service.golive.traffic import TRAFFIC_HEADER
 from cds_service.knowledge.registry import load_services
 from cds_service.observability.logs import configure_logging
 from cds_service.persistence.audit_writer import AuditWriter
@@ -145,6 +146,7 @@ def create_app(
     _install_docs(app)
     for router in _tool_routers():
         app.include_router(router)
-    install_security(app, settings, runtime.store.engine)
+    # A browser-based test harness (the sandbox, an integrator's own) may mark its calls as tests.
+    install_security(app, settings, runtime.store.engine, extra_headers=[TRAFFIC_HEADER])
     install_operations(app)  # last: its access log is the outermost middleware, 401s included
     return app

@@ -7,7 +7,7 @@ created by its migrations."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -29,9 +29,12 @@ log = logging.getLogger("cds_service.security")
 __all__ = ["SecuritySettings", "install_security", "security_lifespan"]
 
 
-def install_security(app: FastAPI, settings: SecuritySettings, engine: Engine) -> None:
+def install_security(
+    app: FastAPI, settings: SecuritySettings, engine: Engine, extra_headers: Sequence[str] = ()
+) -> None:
     """Middleware, outermost first: CORS (answers preflights without auth and labels every answer,
-    401s included), authentication, body size limit."""
+    401s included), authentication, body size limit. `extra_headers` are request headers a browser
+    may send besides Authorization and Content-Type (the go-live traffic mark)."""
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     authenticator: Authenticator | None = None
     if settings.auth_required:
@@ -53,7 +56,7 @@ def install_security(app: FastAPI, settings: SecuritySettings, engine: Engine) -
         CORSMiddleware,
         allow_origins=settings.cors_origin_list(),
         allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type"],
+        allow_headers=["Authorization", "Content-Type", *extra_headers],
         max_age=600,
     )
     app.state.authenticator = authenticator
