@@ -130,6 +130,8 @@ class ConceptIndex(Mapping[str, Matcher]):
         self._text_cache: dict[str, frozenset[str]] = {}
         self._code_cache: dict[tuple[str, str], frozenset[str]] = {}
         self._spans_cache: dict[str, Mapping[str, tuple[Span, ...]]] = {}
+        # Keys per whole CodeableConcept, by what recognition reads of it (terminology.concept_key).
+        self.concept_cache: dict[tuple[object, ...], frozenset[str]] = {}
 
     def __getitem__(self, key: str) -> Matcher:
         return self._matchers[key]

@@ -53,16 +53,40 @@ def parts(concept: Any) -> tuple[tuple[tuple[str, str], ...], str]:
     return tuple(pairs), lines[0] if len(lines) == 1 else "\n".join(lines)
 
 
+def concept_key(concept: Any) -> tuple[object, ...] | None:
+    """What recognition reads of a raw CodeableConcept, as a key: its text, then system, code and
+    display of every coding that is an object (in order); None when it is no object. Two concepts
+    with equal keys have equal `parts`, so the same keys in any index: a long record repeats a few
+    concepts hundreds of times, and this costs a fraction of reading them again."""
+    if not isinstance(concept, dict):
+        return None
+    key = [concept.get("text")]
+    coding = concept.get("coding")
+    if isinstance(coding, list):
+        for c in coding:
+            if isinstance(c, dict):
+                key += (c.get("system"), c.get("code"), c.get("display"))
+    return tuple(key)
+
+
+def _keys(concept: Any, key: tuple[object, ...], index: ConceptIndex) -> frozenset[str]:
+    """`match`, memoised per index by the concept's key."""
+    cache = index.concept_cache
+    try:
+        found = cache.get(key)
+    except TypeError:  # an unhashable value (a list where a string belongs): read it as it is
+        return _match(concept, index)
+    if found is None:
+        found = _match(concept, index)
+        remember(cache, key, found)
+    return found
+
+
 def recognised_by_any(concept: Any, indexes: tuple[ConceptIndex, ...]) -> bool:
-    """Whether any of `indexes` recognises the concept (as `match` would), its parts read once: the
+    """Whether any of `indexes` recognises the concept (as `match` would), its key read once: the
     screen a large record's every resource goes through."""
-    pairs, text = parts(concept)
-    for index in indexes:
-        if any(index.keys_for_code(system, code) for system, code in pairs):
-            return True
-        if text and index.keys_for_text(text):
-            return True
-    return False
+    key = concept_key(concept)
+    return key is not None and any(_keys(concept, key, index) for index in indexes)
 
 
 def match(concept: Any, index: ConceptIndex) -> frozenset[str]:
@@ -70,6 +94,11 @@ def match(concept: Any, index: ConceptIndex) -> frozenset[str]:
     (text and displays) where they affirm a concept. Both count: a coded headache whose text says
     "worst headache of her life" is also a thunderclap onset, and missing a red flag written in words
     is the dangerous error (SPEC §2)."""
+    key = concept_key(concept)
+    return NO_KEYS if key is None else _keys(concept, key, index)
+
+
+def _match(concept: Any, index: ConceptIndex) -> frozenset[str]:
     pairs, text = parts(concept)
     found = NO_KEYS
     for system, code in pairs:
