@@ -112,6 +112,23 @@ def instant_of_text(value: str) -> Instant | None:
     return latest_instant(text)
 
 
+def surely_before(value: Any, oldest: datetime) -> bool:
+    """A FHIR date or dateTime written as text that plainly denotes nothing later than just before
+    `oldest`: the screen that lets a reader skip an old row before validating it. Anything that does
+    not parse plainly is False (left to the validated reading, which may skip it as invalid)."""
+    if not isinstance(value, str):
+        return False
+    try:  # most rows are instants with their offset: compared as they are, no conversion
+        instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if instant.tzinfo is not None:
+            # Year 1 may have no UTC equivalent: latest_instant reads no time at all there.
+            return instant.year > 1 and instant < oldest
+    except ValueError:
+        return False
+    at = instant_of_text(value)  # a date, or a time without offset: its interval's latest instant
+    return at is not None and at.at < oldest
+
+
 def _start_of(year: int, month: int, day: int) -> datetime:
     return datetime(year, month, day, tzinfo=_EARLIEST_ZONE).astimezone(UTC)
 

@@ -30,9 +30,9 @@ from typing import Any
 
 from cds_service.fhir.time import (
     Instant,
-    instant_of_text,
     latest_instant,
     naive_instant,
+    surely_before,
     youngest_age,
 )
 from cds_service.fhir.views import (
@@ -213,10 +213,30 @@ def _condition_time(condition: ConditionView) -> Instant | None:
     return latest_instant(onset if onset is not None else recorded)
 
 
+# What a Condition is dated by (_condition_time, _naive_time): onset, else when it was recorded.
+_CONDITION_TIMES = ("onsetDateTime", "recordedDate", "dateRecorded", "assertedDate")
+
+
+def _condition_surely_before(resource: dict[str, Any], oldest: datetime) -> bool:
+    """A Condition whose every raw time it may be dated by is plainly older than `oldest` (and that
+    has one): however it is dated once validated, it is older. Skipped before any validation, as an
+    old Observation is."""
+    period = resource.get("onsetPeriod")
+    if period is not None and not isinstance(period, dict):
+        return False
+    values = [resource.get(key) for key in _CONDITION_TIMES]
+    if period is not None:
+        values.append(period.get("start"))
+    present = [value for value in values if value is not None]
+    return bool(present) and all(surely_before(value, oldest) for value in present)
+
+
 def _conditions(
     raw: list[dict[str, Any]], k: Knowledge, now: datetime, t: Thresholds
 ) -> list[Finding]:
     not_the_patients = k.finding_groups["not_the_patients"]
+    oldest = now - timedelta(days=t.lookback_days)
+    durable = k.finding_groups["durable"]
 
     def relevant(resource: dict[str, Any]) -> bool:
         # The code first: most of a long problem list is no finding at all (cheapest refusal).
@@ -226,10 +246,10 @@ def _conditions(
             and not kinds & not_the_patients  # a family history: never the patient's finding
             and _coding_code(resource.get("verificationStatus")) not in _UNTRUSTED_VERIFICATION
             and _coding_code(resource.get("clinicalStatus")) not in _INACTIVE_CLINICAL
+            # An old finding counts only while active and durable: else older is never read.
+            and not (kinds.isdisjoint(durable) and _condition_surely_before(resource, oldest))
         )
 
-    oldest = now - timedelta(days=t.lookback_days)
-    durable = k.finding_groups["durable"]
     findings: list[Finding] = []
     for item in _read_lenient(raw, ConditionView, relevant):
         at = _naive_time(item.raw, "onsetDateTime", "recordedDate") or _condition_time(item.model)
@@ -287,17 +307,9 @@ def _surely_before(resource: dict[str, Any], oldest: datetime) -> bool:
     """An Observation whose raw effective time is plainly older than `oldest`: skipped before any
     validation (a five-year flowsheet costs a string parse per row, not a model). Anything that does
     not parse plainly is left to the validated reading."""
-    value = resource.get("effectiveDateTime") or resource.get("effectiveInstant")
-    if not isinstance(value, str):
-        return False
-    try:  # most rows are instants with their offset: compared as they are, no conversion
-        instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if instant.tzinfo is not None:
-            return instant < oldest
-    except ValueError:
-        return False
-    at = instant_of_text(value)  # a date, or a time without offset: its interval's latest instant
-    return at is not None and at.at < oldest
+    return surely_before(
+        resource.get("effectiveDateTime") or resource.get("effectiveInstant"), oldest
+    )
 
 
 def _observation_time(observation: ObservationView) -> Instant | None:
@@ -460,14 +472,16 @@ def _unread_conditions(
     """Conditions recorded or with onset within the observation window that carry no standard code
     (a coded one is understood by its code): the words of their text no rule accounts for."""
 
+    oldest = now - timedelta(hours=t.observation_window_hours)
+
     def readable(resource: dict[str, Any]) -> bool:
         return (
             not has_standard_code(resource.get("code"), k)
             and _coding_code(resource.get("verificationStatus")) not in _UNTRUSTED_VERIFICATION
             and _coding_code(resource.get("clinicalStatus")) not in _INACTIVE_CLINICAL
+            and not _condition_surely_before(resource, oldest)
         )
 
-    oldest = now - timedelta(hours=t.observation_window_hours)
     unread: list[UnreadWords] = []
     for item in _read_lenient(raw, ConditionView, readable):
         at = _naive_time(item.raw, "onsetDateTime", "recordedDate") or _condition_time(item.model)
@@ -543,12 +557,14 @@ def patient_facts(
     One pass sorts the patient's resources by type, so each reader sees only its own type."""
     by_type: dict[str, list[dict[str, Any]]] = {}
     dropped = 0
+    # The reference nearly every resource carries, compared whole (an id has no "/").
+    own = None if "/" in patient_id else f"Patient/{patient_id}"
     for key in resources:
         for r in resources[key]:
             resource_type = r.get("resourceType")
             if not isinstance(resource_type, str):
                 continue
-            if _is_for_patient(r, patient_id):
+            if _is_for_patient(r, patient_id, own):
                 by_type.setdefault(resource_type, []).append(r)
             else:
                 dropped += 1
@@ -607,12 +623,15 @@ def _myelography_after_headache(
     return kept, studies
 
 
-def _is_for_patient(resource: dict[str, Any], patient_id: str) -> bool:
-    """Drop resources that plainly belong to another patient (defence against a mixed-up bundle)."""
+def _is_for_patient(resource: dict[str, Any], patient_id: str, own: str | None = None) -> bool:
+    """Drop resources that plainly belong to another patient (defence against a mixed-up bundle).
+    `own`: "Patient/<patient_id>" when the id has no "/", the reference that needs no parsing."""
     subject = resource.get("subject") or resource.get("patient")
     if not isinstance(subject, dict):
         return True
     reference = subject.get("reference")
+    if own is not None and reference == own:
+        return True
     if not isinstance(reference, str) or "Patient/" not in reference:
         return True
     return reference.rsplit("Patient/", 1)[1].split("/")[0] == patient_id

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from cds_service.fhir.time import latest_instant
+from cds_service.fhir.time import latest_instant, surely_before
 from cds_service.fhir.views import (
     DiagnosticReportView,
     ImagingStudyView,
@@ -27,15 +27,32 @@ REPORT_STATUSES = {"final", "amended", "corrected", "preliminary"}
 CONCLUSION_CHARS = 160
 
 
-def _reports(raw: list[dict[str, Any]], k: Knowledge, findings_since: datetime) -> list[PriorStudy]:
+def _report_surely_before(resource: dict[str, Any], oldest: datetime) -> bool:
+    """A report whose every raw time it may be dated by (effective, else issued) is plainly older
+    than `oldest` (and that has one): outside the look-back however it is dated once validated."""
+    period = resource.get("effectivePeriod")
+    if period is not None and not isinstance(period, dict):
+        return False
+    values = [resource.get("effectiveDateTime"), resource.get("issued")]
+    if period is not None:
+        values += [period.get("end"), period.get("start")]
+    present = [value for value in values if value is not None]
+    return bool(present) and all(surely_before(value, oldest) for value in present)
+
+
+def _reports(
+    raw: list[dict[str, Any]], k: Knowledge, findings_since: datetime, oldest: datetime
+) -> list[PriorStudy]:
     def relevant(resource: dict[str, Any]) -> bool:
         # Screened before validation: a report of anything but head or spine imaging (a chest X-ray,
-        # a lab panel) is never validated, as for procedures below.
+        # a lab panel) is never validated, as for procedures below; nor one older than the
+        # look-back (prior_studies would drop it).
         status = resource.get("status")
         return (
             isinstance(status, str)
             and status in REPORT_STATUSES
             and classify_study(resource.get("code"), k) is not None
+            and not _report_surely_before(resource, oldest)
         )
 
     found = []
@@ -116,7 +133,9 @@ def prior_studies(
     `findings_days` state is in their `findings`."""
     oldest = now - timedelta(days=lookback_days)
     studies = (
-        _reports(by_type.get("DiagnosticReport", []), k, now - timedelta(days=findings_days))
+        _reports(
+            by_type.get("DiagnosticReport", []), k, now - timedelta(days=findings_days), oldest
+        )
         + _imaging_studies(by_type.get("ImagingStudy", []), k)
         + _procedures(by_type.get("Procedure", []), k)
     )
