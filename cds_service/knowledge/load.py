@@ -133,6 +133,8 @@ class Knowledge:
         self._card_plans: dict[tuple[str, str, str | None], CardPlan] = {}
         # Words left uninterpreted per concept content (knowledge/terminology.py), memoised.
         self.unread_cache: dict[Any, tuple[str, ...]] = {}
+        # Study type per concept key (pipeline/classify.py), memoised.
+        self.study_cache: dict[tuple[object, ...], str | None] = {}
         _validate_references(self)
 
     def finding_display(self, key: str) -> str:

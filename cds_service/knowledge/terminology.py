@@ -114,10 +114,13 @@ def _match(concept: Any, index: ConceptIndex) -> frozenset[str]:
 def has_standard_code(concept: Any, k: Knowledge) -> bool:
     """A coding under ICD-10-CM or SNOMED CT (any alias) with a code: understood by its code (SPEC
     §2). Asked of every recent Condition: one set lookup per coding."""
-    for coding in coding_dicts(concept):
-        system = coding.get("system")
-        if isinstance(system, str) and system in k.standard_systems and coding.get("code"):
-            return True
+    found = concept.get("coding") if isinstance(concept, dict) else None
+    if isinstance(found, list):  # coding_dicts, without building the list: asked of every row
+        for coding in found:
+            if isinstance(coding, dict):
+                system = coding.get("system")
+                if isinstance(system, str) and system in k.standard_systems and coding.get("code"):
+                    return True
     return False
 
 

@@ -8,16 +8,31 @@ from functools import lru_cache
 from typing import Any
 
 from cds_service.knowledge import Knowledge
+from cds_service.knowledge.matching import remember
 from cds_service.knowledge.model import ClassifyRule
-from cds_service.knowledge.terminology import parts
+from cds_service.knowledge.terminology import concept_key, parts
 
 _CONTRASTS = ("without-and-with", "without", "with")
 
 
+_UNSEEN = object()
+
+
 def classify_study(concept: Any, k: Knowledge) -> str | None:
     """The study type of an order's code, or None when it is not head or spine imaging. Records
-    repeat the same codes and words over and over: answers are memoised (bounded)."""
-    return _classify(*parts(concept), k)
+    repeat the same codes and words over and over: answers are memoised (bounded), by the concept's
+    key first (what `parts` reads, without reading it again), then by its parts."""
+    key = concept_key(concept)
+    if key is None:
+        return None  # no object: no codes and no words
+    try:
+        found = k.study_cache.get(key, _UNSEEN)
+    except TypeError:  # an unhashable value where a string belongs
+        return _classify(*parts(concept), k)
+    if found is _UNSEEN:
+        found = _classify(*parts(concept), k)
+        remember(k.study_cache, key, found)
+    return found  # type: ignore[return-value]
 
 
 @lru_cache(maxsize=4096)

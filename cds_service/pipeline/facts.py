@@ -48,7 +48,6 @@ from cds_service.fhir.views import (
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.model import Thresholds
 from cds_service.knowledge.terminology import (
-    coding_dicts,
     describe,
     has_standard_code,
     match,
@@ -87,9 +86,11 @@ def _coding_code(concept: Any) -> str | None:
     """The code of a status: a CodeableConcept (R4) or a plain string (DSTU2/STU3)."""
     if isinstance(concept, str):
         return concept
-    for coding in coding_dicts(concept):
-        if isinstance(coding.get("code"), str):
-            return str(coding["code"])
+    found = concept.get("coding") if isinstance(concept, dict) else None
+    if isinstance(found, list):  # coding_dicts, without building the list: asked of every row
+        for coding in found:
+            if isinstance(coding, dict) and isinstance(code := coding.get("code"), str):
+                return code
     return None
 
 
@@ -516,8 +517,8 @@ def _unread_observations(
         return (
             isinstance(status, str)
             and status in _OBSERVATION_STATUSES
+            and bool(value(resource))  # most rows are measured, not written: no date to read
             and not _surely_before(resource, oldest)
-            and bool(value(resource))
         )
 
     unread: list[UnreadWords] = []

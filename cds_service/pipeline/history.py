@@ -104,12 +104,10 @@ def _procedures(raw: list[dict[str, Any]], k: Knowledge) -> list[PriorStudy]:
     def relevant(resource: dict[str, Any]) -> bool:
         # Screened before validation, so a puncture or an unrelated procedure is not validated (and
         # its defects reported) a second time; a myelography is read with the punctures (facts.py).
+        if resource.get("status") != "completed":
+            return False
         study = classify_study(resource.get("code"), k)
-        return (
-            resource.get("status") == "completed"
-            and study is not None
-            and "myelography" not in k.study_roles[study]
-        )
+        return study is not None and "myelography" not in k.study_roles[study]
 
     found = []
     for item in read_resources(raw, ProcedureView, relevant):
