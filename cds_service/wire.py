@@ -15,21 +15,26 @@ def without_empty(value: Any) -> Any:
     the service echoes from a request (the draft order in a system action) must obey the same rule.
     An emptied object or list counts as empty in its parent too."""
     if isinstance(value, dict):
-        return {k: kept for k, v in value.items() if (kept := _cleaned(v)) is not _EMPTY}
+        kept: dict[Any, Any] = {}
+        for key, v in value.items():
+            if isinstance(v, dict | list):
+                v = without_empty(v)
+                if v:
+                    kept[key] = v
+            elif v is not None and v != "":
+                kept[key] = v
+        return kept
     if isinstance(value, list):
-        return [kept for v in value if (kept := _cleaned(v)) is not _EMPTY]
+        items: list[Any] = []
+        for v in value:
+            if isinstance(v, dict | list):
+                v = without_empty(v)
+                if v:
+                    items.append(v)
+            elif v is not None and v != "":
+                items.append(v)
+        return items
     return value
-
-
-_EMPTY = object()
-
-
-def _cleaned(value: Any) -> Any:
-    """`value` without its empty parts, or _EMPTY when nothing is left of it."""
-    if isinstance(value, dict | list):
-        value = without_empty(value)
-        return value if value else _EMPTY
-    return _EMPTY if value is None or value == "" else value
 
 
 class _Wire(BaseModel):

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from cds_service.errors import KnowledgeError
+from cds_service.knowledge.card_parts import card_parts
 from cds_service.knowledge.icd10cm import icd10cm_release
 from cds_service.knowledge.language import Language, pattern
 from cds_service.knowledge.matching import ConceptIndex, Matcher, Systems
@@ -136,6 +137,8 @@ class Knowledge:
         # Study type per concept key (pipeline/classify.py), memoised.
         self.study_cache: dict[tuple[object, ...], str | None] = {}
         _validate_references(self)
+        # What cards carry that no patient changes (override reasons, created orders' codes).
+        self.card_parts = card_parts(rules, imaging, valuesets.systems)
 
     def finding_display(self, key: str) -> str:
         return self.valuesets.findings[key].display

@@ -4,13 +4,14 @@ pipeline is deterministic in tests."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.model import Thresholds
+from cds_service.knowledge.texts import threshold_values
 
 if TYPE_CHECKING:  # the engine reads the settings it is given; it never loads them
     from cds_service.config import Settings
@@ -19,7 +20,14 @@ IdFactory = Callable[[], str]
 
 
 def new_uuid() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID as text, what `str(uuid.uuid4())` gives, without building a UUID
+    object: the renderer asks for one per card, suggestion and system action."""
+    h = os.urandom(16).hex()
+    # The version nibble is 4; the variant's two high bits are 10 (8, 9, a or b).
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+_VARIANT = "89ab"
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,7 @@ class EvaluationConfig:
     site_orderables: dict[str, tuple[dict[str, str], ...]] = field(default_factory=dict)
     new_id: IdFactory = new_uuid
     _merged: dict[int, Thresholds] = field(default_factory=dict, compare=False, repr=False)
+    _texts: dict[int, dict[str, str]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, **changes: Any) -> EvaluationConfig:
@@ -77,3 +86,10 @@ class EvaluationConfig:
                 update=self.threshold_overrides
             )
         return merged
+
+    def threshold_texts(self, k: Knowledge) -> Mapping[str, str]:
+        """Every merged threshold as a text may show it ("72", "38"), formatted once per knowledge."""
+        texts = self._texts.get(id(k))
+        if texts is None:
+            texts = self._texts[id(k)] = threshold_values(self.thresholds(k))
+        return texts

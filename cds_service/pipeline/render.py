@@ -5,15 +5,14 @@ scenario's lines, cards.yaml for labels and phrases); this module only fills the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from cds_service.knowledge import Knowledge, SuggestionPlan
-from cds_service.knowledge.model import CardPlan, Thresholds
+from cds_service.knowledge.model import CardPlan
 from cds_service.knowledge.terminology import clip
-from cds_service.knowledge.texts import threshold_values
 from cds_service.pipeline.config import EvaluationConfig, IdFactory
 from cds_service.pipeline.domain import Decision, Finding, PriorStudy
 from cds_service.wire import (
@@ -89,8 +88,9 @@ def _groups(
     return [sorted(g, key=lambda d: not shows(d)) for g in groups.values()]
 
 
-def placeholders(d: Decision, k: Knowledge, t: Thresholds) -> dict[str, str]:
-    """The values cards.yaml and rules.yaml texts may name."""
+def placeholders(d: Decision, k: Knowledge, thresholds: Mapping[str, str]) -> dict[str, str]:
+    """The values cards.yaml and rules.yaml texts may name (`thresholds`: their texts, formatted
+    once, EvaluationConfig.threshold_texts)."""
     labels = k.cards.labels
     hours_phrase = ""
     if d.hours_since_puncture is not None and d.puncture is not None:
@@ -104,7 +104,7 @@ def placeholders(d: Decision, k: Knowledge, t: Thresholds) -> dict[str, str]:
             procedure=_mid(d.puncture.description), hours_phrase=hours_phrase
         )
     flag_names = list(dict.fromkeys(k.finding_display(f.kind) for f in d.red_flags))[:3]
-    return {
+    values = {
         "ordered": d.order.description,
         "prior_study": _prior_phrase(d.prior, k),
         "puncture": puncture,
@@ -115,7 +115,9 @@ def placeholders(d: Decision, k: Knowledge, t: Thresholds) -> dict[str, str]:
         "flags": _joined(flag_names, k.cards.labels.and_word) or k.cards.labels.red_flags_word,
         "first_flag": flag_names[0] if flag_names else k.cards.labels.red_flags_word,
         "rating_phrase": k.cards.rating_phrases[d.rating.value],
-    } | threshold_values(t)
+    }
+    values.update(thresholds)
+    return values
 
 
 def study_date(study: PriorStudy) -> str:
@@ -173,7 +175,7 @@ def _card(
     if plan.card == "confirm" and not config.confirm_appropriate_orders:
         return None
     rules = k.rules.scenarios[d.scenario]
-    values = placeholders(d, k, config.thresholds(k))
+    values = placeholders(d, k, config.threshold_texts(k))
     orders = list(dict.fromkeys(c.order.description for c in concerned)) or [d.order.description]
     values["ordered"] = _joined(orders, k.cards.labels.and_word)
     # Fail-safe (SPEC §2): a card that would discourage imaging while words are left uninterpreted is
@@ -193,13 +195,8 @@ def _card(
         extension[CardExtension.HOURS_SINCE_PUNCTURE] = d.hours_since_puncture
     if not d.understood:
         extension[CardExtension.UNDERSTOOD] = False
-    reasons = [
-        Coding(
-            system=k.rules.override_reason_system, code=code, display=k.rules.override_reasons[code]
-        )
-        for code in rules.override_reasons
-        if d.understood
-    ]
+    # Prepared with the knowledge: the same codings on every card of the scenario.
+    reasons = list(k.card_parts.override_reasons[d.scenario]) if d.understood else []
     summary = plan.summary if d.understood else k.cards.labels.doubt_summary
     return Card(
         uuid=state.new_id(),
@@ -343,14 +340,10 @@ def _create_action(
     """A draft ServiceRequest an EHR can map to an orderable (SPEC §4): codes (the knowledge's CPT or
     LOINC, then the site's own), text, imaging category, the draft's reasons, the scenario's
     priority."""
-    orderable = k.imaging.orderables[name]
-    codings = [
-        {"system": k.coding_system(c.system), "code": c.code}
-        | ({"display": c.display} if c.display else {})
-        for c in orderable.code.coding
-    ]
+    orderable = k.card_parts.orderables[name]  # its codes, text and category, prepared
+    codings = [dict(c) for c in orderable.codings]
     codings += [dict(c) for c in config.site_orderables.get(name, ())]
-    code: dict[str, Any] = {"text": orderable.code.text}
+    code: dict[str, Any] = {"text": orderable.text}
     if codings:
         code["coding"] = codings
     resource: dict[str, Any] = {
@@ -361,23 +354,12 @@ def _create_action(
         "subject": without_empty(d.order.raw.get("subject"))
         or {"reference": f"Patient/{patient_id}"},
     }
-    if orderable.imaging:
-        category = k.imaging.order_category
-        resource["category"] = [
-            {
-                "coding": [
-                    {
-                        "system": k.coding_system(category.system),
-                        "code": category.code,
-                        "display": category.display or category.code,
-                    }
-                ]
-            }
-        ]
+    if orderable.category is not None:
+        resource["category"] = [{"coding": [dict(orderable.category)]}]
     priority = k.rules.scenarios[d.scenario].priority
     if priority != "routine":
         resource["priority"] = priority
     for carried in ("encounter", "reasonCode", "reasonReference"):
         if value := without_empty(d.order.raw.get(carried)):
             resource[carried] = value
-    return Action(type="create", description=f"Order {orderable.code.text}", resource=resource)
+    return Action(type="create", description=f"Order {orderable.text}", resource=resource)
