@@ -36,6 +36,11 @@ def unscreened() -> Iterator[None]:
         mp.setattr(terminology, "_keys", lambda c, key, index: terminology._match(c, index))
         mp.setattr(
             facts,
+            "problem_codes",
+            lambda c, k: (terminology.match(c, k.findings), terminology.has_standard_code(c, k)),
+        )
+        mp.setattr(
+            facts,
             "_is_for_patient",
             lambda resource, patient_id, own=None: plain_for_patient(resource, patient_id),
         )
@@ -237,3 +242,42 @@ def test_old_rows_screened_do_not_lose_a_recent_finding(knowledge: Knowledge) ->
     recent = condition(concept(text="Nuchal rigidity"), _days(1))
     found = both(_conditions(*old[:25], recent, *old[25:]), knowledge)
     assert [f.kind for f in found.findings] == ["nuchal-rigidity"]
+
+
+def test_two_readings_at_once_read_what_each_reads_apart() -> None:
+    """_read_lenient_wanted (the problem list's two readings, one validation each) gives each
+    reading exactly what _read_lenient gives it alone, second chances for naive times included."""
+    naive = (NOW - timedelta(hours=30)).strftime("%Y-%m-%dT%H:%M:%S")
+    rows = [
+        condition(concept(text="Nuchal rigidity"), _days(1)),
+        condition(concept(ICD10CM, "G97.1"), naive),
+        condition(concept(text="Zebra"), naive) | {"recordedDate": "not a date"},
+        condition(concept(text="Zebra"), None) | {"recordedDate": naive},
+        {"resourceType": "Condition", "code": {"text": "no subject"}},
+        condition(concept(ICD10CM, "I10"), _days(400)),
+    ]
+    rows += [
+        r
+        for path in fixture_paths()
+        for r in _resources(load_fixture(path, NOW)["request"]).get("conditions", [])
+    ]
+
+    def first(resource: dict[str, Any]) -> bool:
+        return "onsetDateTime" in resource
+
+    def second(resource: dict[str, Any]) -> bool:
+        return "coding" not in (resource.get("code") or {}) or "recordedDate" in resource
+
+    wanted: dict[int, tuple[bool, bool]] = {}
+
+    def either(resource: dict[str, Any]) -> bool:
+        flags = (first(resource), second(resource))
+        wanted[id(resource)] = flags
+        return any(flags)
+
+    both_read = facts._read_lenient_wanted(rows, ConditionView, either, wanted)
+    for index, keep in enumerate((first, second)):
+        alone = facts._read_lenient(rows, ConditionView, keep)
+        together = [item for item, flags in both_read if flags[index]]
+        assert [(id(i.raw), i.model) for i in together] == [(id(i.raw), i.model) for i in alone]
+    assert any(item.raw["code"].get("text") == "Zebra" for item, _ in both_read)

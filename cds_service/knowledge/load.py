@@ -136,6 +136,8 @@ class Knowledge:
         self.unread_cache: dict[Any, tuple[str, ...]] = {}
         # Study type per concept key (pipeline/classify.py), memoised.
         self.study_cache: dict[tuple[object, ...], str | None] = {}
+        # A Condition code's findings and whether it is standard, per concept key (terminology.py).
+        self.problem_cache: dict[tuple[object, ...], tuple[frozenset[str], bool]] = {}
         _validate_references(self)
         # What cards carry that no patient changes (override reasons, created orders' codes).
         self.card_parts = card_parts(rules, imaging, valuesets.systems)

@@ -124,6 +124,23 @@ def has_standard_code(concept: Any, k: Knowledge) -> bool:
     return False
 
 
+def problem_codes(concept: Any, k: Knowledge) -> tuple[frozenset[str], bool]:
+    """The findings a Condition's code names (`match` on the findings) and whether it carries a
+    standard code (`has_standard_code`), memoised together by the concept's key: a problem list
+    asks both of every row, and most rows are the same few chronic problems."""
+    key = concept_key(concept)
+    if key is None:
+        return NO_KEYS, False
+    try:
+        found = k.problem_cache.get(key)
+    except TypeError:  # an unhashable value where a string belongs: read it as it is
+        return match(concept, k.findings), has_standard_code(concept, k)
+    if found is None:
+        found = (match(concept, k.findings), has_standard_code(concept, k))
+        remember(k.problem_cache, key, found)
+    return found
+
+
 def uninterpreted_words(concept: Any, k: Knowledge) -> list[str]:
     """Words of one CodeableConcept that no rule accounts for (SPEC §2, fail-safe rule). Accounted for:
     the display of a recognised code, the words of every recognised concept (finding or procedure,

@@ -52,6 +52,7 @@ from cds_service.knowledge.terminology import (
     has_standard_code,
     match,
     parts,
+    problem_codes,
     recognised_by_any,
     uninterpreted_words,
 )
@@ -191,6 +192,28 @@ def _read_lenient(
     return parsed
 
 
+def _read_lenient_wanted(
+    raw: list[dict[str, Any]],
+    view: type[V],
+    keep: Callable[[dict[str, Any]], bool],
+    wanted: dict[int, tuple[bool, bool]],
+) -> list[tuple[Parsed[V], tuple[bool, bool]]]:
+    """_read_lenient for two readings at once: `keep` accepts what either wants and records, in
+    `wanted` by the resource's id, which ones. A resource given its second chance is wanted by a
+    reading when both it and its repaired copy are, as when each reading reads it apart."""
+    invalid: list[dict[str, Any]] = []
+    parsed = [(item, wanted[id(item.raw)]) for item in read_resources(raw, view, keep, invalid)]
+    for sent in invalid:
+        fixed = _offset_naive_times(sent)
+        if fixed is not None:
+            for item in read_resources([fixed], view, keep):
+                first, second = wanted[id(sent)]
+                again_first, again_second = wanted[id(fixed)]
+                flags = (first and again_first, second and again_second)
+                parsed.append((Parsed(sent, item.model), flags))
+    return parsed
+
+
 def _naive_time(raw: dict[str, Any], *keys: str) -> Instant | None:
     """The first of `keys` written without an offset, as the interval it can lie in (SPEC §2)."""
     return next((at for key in keys if (at := naive_instant(raw.get(key))) is not None), None)
@@ -232,37 +255,66 @@ def _condition_surely_before(resource: dict[str, Any], oldest: datetime) -> bool
     return bool(present) and all(surely_before(value, oldest) for value in present)
 
 
-def _conditions(
+def _problem_list(
     raw: list[dict[str, Any]], k: Knowledge, now: datetime, t: Thresholds
-) -> list[Finding]:
+) -> tuple[list[Finding], list[UnreadWords]]:
+    """The problem list's two readings, from one screen and one validation per Condition: the
+    findings it records, and the words of the recent ones that carry no standard code (a coded one
+    is understood by its code) that no rule accounts for (the fail-safe rule). Each reading gets
+    exactly the Conditions it would get read on its own."""
     not_the_patients = k.finding_groups["not_the_patients"]
-    oldest = now - timedelta(days=t.lookback_days)
     durable = k.finding_groups["durable"]
+    oldest = now - timedelta(days=t.lookback_days)
+    recent_since = now - timedelta(hours=t.observation_window_hours)
+    wanted: dict[int, tuple[bool, bool]] = {}  # id of a kept resource: (findings, words)
 
-    def relevant(resource: dict[str, Any]) -> bool:
-        # The code first: most of a long problem list is no finding at all (cheapest refusal).
-        kinds = match(resource.get("code"), k.findings)
-        return (
+    def keep(resource: dict[str, Any]) -> bool:
+        # The code first: most of a long problem list is no finding at all and coded (one lookup).
+        kinds, standard = problem_codes(resource.get("code"), k)
+        if (not kinds and standard) or (
+            _coding_code(resource.get("verificationStatus")) in _UNTRUSTED_VERIFICATION
+            or _coding_code(resource.get("clinicalStatus")) in _INACTIVE_CLINICAL
+        ):
+            return False
+        findings = (
             bool(kinds)
             and not kinds & not_the_patients  # a family history: never the patient's finding
-            and _coding_code(resource.get("verificationStatus")) not in _UNTRUSTED_VERIFICATION
-            and _coding_code(resource.get("clinicalStatus")) not in _INACTIVE_CLINICAL
             # An old finding counts only while active and durable: else older is never read.
             and not (kinds.isdisjoint(durable) and _condition_surely_before(resource, oldest))
         )
+        words = not standard and not _condition_surely_before(resource, recent_since)
+        if findings or words:
+            wanted[id(resource)] = (findings, words)
+        return findings or words
 
     findings: list[Finding] = []
-    for item in _read_lenient(raw, ConditionView, relevant):
+    unread: list[UnreadWords] = []
+    for item, (for_findings, for_words) in _read_lenient_wanted(raw, ConditionView, keep, wanted):
         at = _naive_time(item.raw, "onsetDateTime", "recordedDate") or _condition_time(item.model)
-        active = _coding_code(item.raw.get("clinicalStatus")) in _ACTIVE_CLINICAL
-        if at is not None and at.first > now + CLOCK_SKEW:
-            continue
-        for kind in match(item.raw.get("code"), k.findings):
-            description = describe(item.raw.get("code"), k.finding_display(kind))
-            recent = at is not None and at.at >= oldest
-            if recent or (active and (at is None or kind in durable)):
-                findings.append(Finding(kind, description, at, "problem list"))
-    return findings
+        if for_findings:
+            findings += _condition_findings(item.raw, at, k, now, oldest)
+        if for_words and at is not None and _within(at, recent_since, now):
+            words = uninterpreted_words(item.raw.get("code"), k)
+            if words:
+                unread.append(UnreadWords(tuple(words), "problem list"))
+    return findings, unread
+
+
+def _condition_findings(
+    raw: dict[str, Any], at: Instant | None, k: Knowledge, now: datetime, oldest: datetime
+) -> list[Finding]:
+    """The findings of one Condition: dated within the look-back (not in the future), or undated
+    but active, or active and durable whatever its age."""
+    if at is not None and at.first > now + CLOCK_SKEW:
+        return []
+    active = _coding_code(raw.get("clinicalStatus")) in _ACTIVE_CLINICAL
+    recent = at is not None and at.at >= oldest
+    durable = k.finding_groups["durable"]
+    return [
+        Finding(kind, describe(raw.get("code"), k.finding_display(kind)), at, "problem list")
+        for kind in match(raw.get("code"), k.findings)
+        if recent or (active and (at is None or kind in durable))
+    ]
 
 
 # A temperature written as text ("38.9 C", "101.3 °F", "38,5"): its number and unit, if any.
@@ -467,33 +519,6 @@ def _observations(
     return findings
 
 
-def _unread_conditions(
-    raw: list[dict[str, Any]], k: Knowledge, now: datetime, t: Thresholds
-) -> list[UnreadWords]:
-    """Conditions recorded or with onset within the observation window that carry no standard code
-    (a coded one is understood by its code): the words of their text no rule accounts for."""
-
-    oldest = now - timedelta(hours=t.observation_window_hours)
-
-    def readable(resource: dict[str, Any]) -> bool:
-        return (
-            not has_standard_code(resource.get("code"), k)
-            and _coding_code(resource.get("verificationStatus")) not in _UNTRUSTED_VERIFICATION
-            and _coding_code(resource.get("clinicalStatus")) not in _INACTIVE_CLINICAL
-            and not _condition_surely_before(resource, oldest)
-        )
-
-    unread: list[UnreadWords] = []
-    for item in _read_lenient(raw, ConditionView, readable):
-        at = _naive_time(item.raw, "onsetDateTime", "recordedDate") or _condition_time(item.model)
-        if at is None or not _within(at, oldest, now):
-            continue
-        words = uninterpreted_words(item.raw.get("code"), k)
-        if words:
-            unread.append(UnreadWords(tuple(words), "problem list"))
-    return unread
-
-
 def _unread_observations(
     raw: list[dict[str, Any]], k: Knowledge, now: datetime, t: Thresholds
 ) -> list[UnreadWords]:
@@ -573,11 +598,9 @@ def patient_facts(
     mismatch = bool(dropped) and not any(v for kind, v in by_type.items() if kind != "Patient")
     procedures = _procedures(by_type.get("Procedure", []), k, now, t)
     punctures, uncertain, patches = procedures.punctures, procedures.uncertain, procedures.patches
-    findings = (
-        _conditions(by_type.get("Condition", []), k, now, t)
-        + _observations(by_type.get("Observation", []), k, now, t)
-        + procedures.deliveries
-    )
+    problems, unread_problems = _problem_list(by_type.get("Condition", []), k, now, t)
+    findings = problems + _observations(by_type.get("Observation", []), k, now, t)
+    findings += procedures.deliveries
     lookback = max(t.sih_lookback_days, t.lookback_days)
     studies = prior_studies(by_type, k, now, lookback, t.lookback_days)
     # What recent imaging reports state counts as the problem list does (within the look-back).
@@ -596,8 +619,7 @@ def patient_facts(
         blood_patches=patches,
         findings=findings,
         studies=sorted(studies + myelograms, key=lambda s: s.at.at, reverse=True),
-        unread=_unread_conditions(by_type.get("Condition", []), k, now, t)
-        + _unread_observations(by_type.get("Observation", []), k, now, t),
+        unread=unread_problems + _unread_observations(by_type.get("Observation", []), k, now, t),
         anomalies=("patient-matches-no-resource",) if mismatch else (),
     )
 
