@@ -45,7 +45,7 @@ from cds_service.fhir.views import (
     V,
     read_resources,
 )
-from cds_service.knowledge import Knowledge
+from cds_service.knowledge import ConceptIndex, Knowledge
 from cds_service.knowledge.model import Thresholds
 from cds_service.knowledge.terminology import (
     describe,
@@ -459,110 +459,116 @@ def _pressure_findings(
 
 def _observations(
     raw: list[dict[str, Any]], k: Knowledge, now: datetime, t: Thresholds
-) -> list[Finding]:
-    temperature, gcs = k.temperature, k.gcs
-    measured = (temperature, gcs, k.blood_pressure, k.findings)
-
+) -> tuple[list[Finding], list[UnreadWords]]:
+    """The Observations' two readings, from one screen and one validation per Observation within
+    the observation window: the findings measured or written (fever, blood pressure, Glasgow coma
+    score, an exam in words), and the words of values written in words, whose observed item the
+    knowledge reads (valuesets.yaml `read-observations`), that no rule accounts for (the fail-safe
+    rule). Each reading gets exactly the Observations it would get read on its own."""
+    measured = (k.temperature, k.gcs, k.blood_pressure, k.findings)
     oldest = now - timedelta(hours=t.observation_window_hours)
+    wanted: dict[int, tuple[bool, bool]] = {}  # id of a kept resource: (findings, words)
 
-    def relevant(resource: dict[str, Any]) -> bool:
+    def keep(resource: dict[str, Any]) -> bool:
         status = resource.get("status")  # raw: may be of any JSON type
         if not isinstance(status, str) or status not in _OBSERVATION_STATUSES:
             return False
         if _surely_before(resource, oldest):
             return False
-        if recognised_by_any(resource.get("code"), measured):
-            return True
-        value = resource.get("valueCodeableConcept")  # most values are quantities: skip cheaply
-        if value is not None and match(value, k.findings):
-            return True
-        words = _value_words(resource)
-        return words is not None and bool(match(words, k.findings))
+        findings = _may_state_a_finding(resource, measured, k)
+        words = _written_value(resource, k) is not None
+        if findings or words:
+            wanted[id(resource)] = (findings, words)
+        return findings or words
 
     findings: list[Finding] = []
-    for item in _read_lenient(raw, ObservationView, relevant):
+    unread: list[UnreadWords] = []
+    for item, (for_findings, for_words) in _read_lenient_wanted(raw, ObservationView, keep, wanted):
         at = _naive_time(item.raw, "effectiveDateTime") or _observation_time(item.model)
         if at is None or not _within(at, oldest, now):
             continue
-        if match(item.raw.get("code"), temperature):
-            celsius = _celsius(item.model.valueQuantity)
-            if celsius is None:  # some EHRs export the reading as text
-                celsius = _celsius_of_text(item.model.valueString)
-            fever = k.valuesets.body_temperature.finding
-            if celsius is not None and celsius >= t.fever_celsius and fever is not None:
-                findings.append(Finding(fever, f"temperature {celsius:.1f} °C", at, "observation"))
-            continue
-        if match(item.raw.get("code"), k.blood_pressure):
-            findings += _pressure_findings(*_pressures(item.raw, k), at, t, k)
-            continue
-        if match(item.raw.get("code"), gcs):
-            score = _score(item.model)
-            altered = k.valuesets.glasgow_coma_score.finding
-            if score is not None and score < t.gcs_altered_below and altered is not None:
-                findings.append(
-                    Finding(altered, f"Glasgow coma score {score:g}", at, "observation")
-                )
-            continue
-        # An exam written in words ("Left arm weakness, pronator drift") is read with its negations,
-        # whatever its first word: "No fever but confused" still affirms the confusion.
-        words = _value_words(item.raw)
-        concepts = (
-            (words,)
-            if _observation_absent(item.raw, k)
-            else (item.raw.get("code"), item.raw.get("valueCodeableConcept"), words)
+        if for_findings:
+            findings += _observation_findings(item, at, k, t)
+        if for_words:
+            unread += _observation_words(item.raw, k)
+    return findings, unread
+
+
+def _may_state_a_finding(
+    resource: dict[str, Any], measured: tuple[ConceptIndex, ...], k: Knowledge
+) -> bool:
+    """What it observed is measured (temperature, GCS, blood pressure) or a finding, or its value
+    names one."""
+    if recognised_by_any(resource.get("code"), measured):
+        return True
+    value = resource.get("valueCodeableConcept")  # most values are quantities: skip cheaply
+    if value is not None and match(value, k.findings):
+        return True
+    words = _value_words(resource)
+    return words is not None and bool(match(words, k.findings))
+
+
+def _observation_findings(
+    item: Parsed[ObservationView], at: Instant, k: Knowledge, t: Thresholds
+) -> list[Finding]:
+    findings: list[Finding] = []
+    if match(item.raw.get("code"), k.temperature):
+        celsius = _celsius(item.model.valueQuantity)
+        if celsius is None:  # some EHRs export the reading as text
+            celsius = _celsius_of_text(item.model.valueString)
+        fever = k.valuesets.body_temperature.finding
+        if celsius is not None and celsius >= t.fever_celsius and fever is not None:
+            findings.append(Finding(fever, f"temperature {celsius:.1f} °C", at, "observation"))
+        return findings
+    if match(item.raw.get("code"), k.blood_pressure):
+        return _pressure_findings(*_pressures(item.raw, k), at, t, k)
+    if match(item.raw.get("code"), k.gcs):
+        score = _score(item.model)
+        altered = k.valuesets.glasgow_coma_score.finding
+        if score is not None and score < t.gcs_altered_below and altered is not None:
+            findings.append(Finding(altered, f"Glasgow coma score {score:g}", at, "observation"))
+        return findings
+    # An exam written in words ("Left arm weakness, pronator drift") is read with its negations,
+    # whatever its first word: "No fever but confused" still affirms the confusion.
+    words = _value_words(item.raw)
+    concepts = (
+        (words,)
+        if _observation_absent(item.raw, k)
+        else (item.raw.get("code"), item.raw.get("valueCodeableConcept"), words)
+    )
+    for concept in concepts:
+        findings.extend(
+            Finding(kind, describe(concept, k.finding_display(kind)), at, "observation")
+            for kind in match(concept, k.findings)
         )
-        for concept in concepts:
-            findings.extend(
-                Finding(kind, describe(concept, k.finding_display(kind)), at, "observation")
-                for kind in match(concept, k.findings)
-            )
     return findings
 
 
-def _unread_observations(
-    raw: list[dict[str, Any]], k: Knowledge, now: datetime, t: Thresholds
-) -> list[UnreadWords]:
-    """Exam and vital-sign Observations valued in words, within the observation window, whose
-    observed item the knowledge reads (valuesets.yaml `read-observations`): the words of the value
-    no rule accounts for."""
+def _written_value(resource: dict[str, Any], k: Knowledge) -> dict[str, Any] | None:
+    """An Observation's value in words: valueString, or a valueCodeableConcept with no standard
+    code that has words or codes."""
+    written = resource.get("valueString")
+    if isinstance(written, str) and written.strip():
+        return {"text": written}
+    coded = resource.get("valueCodeableConcept")
+    if isinstance(coded, dict) and not has_standard_code(coded, k) and any(parts(coded)):
+        return coded
+    return None
 
-    def value(resource: dict[str, Any]) -> dict[str, Any] | None:
-        written = resource.get("valueString")
-        if isinstance(written, str) and written.strip():
-            return {"text": written}
-        coded = resource.get("valueCodeableConcept")
-        if isinstance(coded, dict) and not has_standard_code(coded, k) and any(parts(coded)):
-            return coded
-        return None
 
-    oldest = now - timedelta(hours=t.observation_window_hours)
-
-    def readable(resource: dict[str, Any]) -> bool:
-        status = resource.get("status")
-        return (
-            isinstance(status, str)
-            and status in _OBSERVATION_STATUSES
-            and bool(value(resource))  # most rows are measured, not written: no date to read
-            and not _surely_before(resource, oldest)
-        )
-
-    unread: list[UnreadWords] = []
-    for item in _read_lenient(raw, ObservationView, readable):
-        at = _naive_time(item.raw, "effectiveDateTime") or _observation_time(item.model)
-        if at is None or not _within(at, oldest, now):
-            continue
-        name = parts(item.raw.get("code"))[1]
-        obstetric = k.read_items_obstetric
-        if k.read_items.search(name):
-            obstetric_only = False
-        elif obstetric is not None and obstetric.search(name):
-            obstetric_only = True
-        else:
-            continue  # a flowsheet row the knowledge does not read (skin, diet)
-        words = uninterpreted_words(value(item.raw), k)
-        if words:
-            unread.append(UnreadWords(tuple(words), "observation", obstetric_only))
-    return unread
+def _observation_words(raw: dict[str, Any], k: Knowledge) -> list[UnreadWords]:
+    """The words of a value written in words that no rule accounts for, when the knowledge reads
+    the observed item (a flowsheet row of skin or diet is not read)."""
+    name = parts(raw.get("code"))[1]
+    obstetric = k.read_items_obstetric
+    if k.read_items.search(name):
+        obstetric_only = False
+    elif obstetric is not None and obstetric.search(name):
+        obstetric_only = True
+    else:
+        return []
+    words = uninterpreted_words(_written_value(raw, k), k)
+    return [UnreadWords(tuple(words), "observation", obstetric_only)] if words else []
 
 
 def _age(raw: list[dict[str, Any]], patient_id: str, now: datetime) -> int | None:
@@ -599,8 +605,8 @@ def patient_facts(
     procedures = _procedures(by_type.get("Procedure", []), k, now, t)
     punctures, uncertain, patches = procedures.punctures, procedures.uncertain, procedures.patches
     problems, unread_problems = _problem_list(by_type.get("Condition", []), k, now, t)
-    findings = problems + _observations(by_type.get("Observation", []), k, now, t)
-    findings += procedures.deliveries
+    observed, unread_observed = _observations(by_type.get("Observation", []), k, now, t)
+    findings = problems + observed + procedures.deliveries
     lookback = max(t.sih_lookback_days, t.lookback_days)
     studies = prior_studies(by_type, k, now, lookback, t.lookback_days)
     # What recent imaging reports state counts as the problem list does (within the look-back).
@@ -619,7 +625,7 @@ def patient_facts(
         blood_patches=patches,
         findings=findings,
         studies=sorted(studies + myelograms, key=lambda s: s.at.at, reverse=True),
-        unread=unread_problems + _unread_observations(by_type.get("Observation", []), k, now, t),
+        unread=unread_problems + unread_observed,
         anomalies=("patient-matches-no-resource",) if mismatch else (),
     )
 
