@@ -29,7 +29,6 @@ from tests.support.clock import NOW
 @contextmanager
 def unscreened() -> Iterator[None]:
     """No raw-time screen, no concept memo, the patient's reference always parsed."""
-    plain_for_patient = facts._is_for_patient
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(facts, "surely_before", lambda value, oldest: False)
         mp.setattr(history, "surely_before", lambda value, oldest: False)
@@ -39,12 +38,38 @@ def unscreened() -> Iterator[None]:
             "problem_codes",
             lambda c, k: (terminology.match(c, k.findings), terminology.has_standard_code(c, k)),
         )
-        mp.setattr(
-            facts,
-            "_is_for_patient",
-            lambda resource, patient_id, own=None: plain_for_patient(resource, patient_id),
-        )
+        mp.setattr(facts, "_by_type", by_type_parsed)
         yield
+
+
+def _is_for_patient(resource: dict[str, Any], patient_id: str) -> bool:
+    """The definition: a resource is the patient's unless its subject (or `patient`) reference
+    parses as another Patient's."""
+    subject = resource.get("subject") or resource.get("patient")
+    if not isinstance(subject, dict):
+        return True
+    reference = subject.get("reference")
+    if not isinstance(reference, str) or "Patient/" not in reference:
+        return True
+    return reference.rsplit("Patient/", 1)[1].split("/")[0] == patient_id
+
+
+def by_type_parsed(
+    resources: dict[str, list[dict[str, Any]]], patient_id: str
+) -> tuple[dict[str, list[dict[str, Any]]], int]:
+    """facts._by_type as defined: every reference parsed."""
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    dropped = 0
+    for key in resources:
+        for r in resources[key]:
+            resource_type = r.get("resourceType")
+            if not isinstance(resource_type, str):
+                continue
+            if _is_for_patient(r, patient_id):
+                by_type.setdefault(resource_type, []).append(r)
+            else:
+                dropped += 1
+    return by_type, dropped
 
 
 def read(resources: dict[str, list[dict[str, Any]]], patient_id: str, k: Knowledge) -> PatientFacts:
@@ -211,6 +236,36 @@ def test_a_report_is_kept_or_screened_as_validated(
     report |= times
     found = both({"imagingReports": [report]}, knowledge)
     assert bool(found.studies) is kept, found.studies
+
+
+@pytest.mark.parametrize("patient_id", [PID, "a/b", "Patient/x", "x y"])
+def test_resources_are_sorted_to_the_patient_as_parsed(patient_id: str) -> None:
+    references: list[Any] = [
+        f"Patient/{patient_id}",
+        f"https://ehr.example/fhir/Patient/{patient_id}/_history/2",
+        "Patient/other",
+        f"Patient/{patient_id}x",
+        f"xPatient/{patient_id}",
+        "Group/g1",
+        "",
+        None,
+        5,
+        ["Patient/other"],
+        "Patient/a/b",
+        "Patient/Patient/x",
+    ]
+    rows: list[dict[str, Any]] = [
+        {"resourceType": "Condition", "subject": {"reference": reference}}
+        for reference in references
+    ]
+    rows += [{"resourceType": "Condition", "patient": {"reference": r}} for r in references]
+    rows += [{"resourceType": "Condition", "subject": "Patient/other"}, {"resourceType": 5}, {}]
+    resources = {"conditions": rows}
+    assert facts._by_type(resources, patient_id) == by_type_parsed(resources, patient_id)
+    for path in fixture_paths():
+        request = load_fixture(path, NOW)["request"]
+        pid = request["context"]["patientId"]
+        assert facts._by_type(_resources(request), pid) == by_type_parsed(_resources(request), pid)
 
 
 def test_the_patients_reference_is_compared_as_parsed(knowledge: Knowledge) -> None:

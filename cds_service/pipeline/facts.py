@@ -587,19 +587,7 @@ def patient_facts(
 ) -> PatientFacts:
     """All facts the rules read, from every resolved resource whatever prefetch key carried it.
     One pass sorts the patient's resources by type, so each reader sees only its own type."""
-    by_type: dict[str, list[dict[str, Any]]] = {}
-    dropped = 0
-    # The reference nearly every resource carries, compared whole (an id has no "/").
-    own = None if "/" in patient_id else f"Patient/{patient_id}"
-    for key in resources:
-        for r in resources[key]:
-            resource_type = r.get("resourceType")
-            if not isinstance(resource_type, str):
-                continue
-            if _is_for_patient(r, patient_id, own):
-                by_type.setdefault(resource_type, []).append(r)
-            else:
-                dropped += 1
+    by_type, dropped = _by_type(resources, patient_id)
     # Every resource names another patient: the EHR sent a patientId that matches none.
     mismatch = bool(dropped) and not any(v for kind, v in by_type.items() if kind != "Patient")
     procedures = _procedures(by_type.get("Procedure", []), k, now, t)
@@ -652,15 +640,36 @@ def _myelography_after_headache(
     return kept, studies
 
 
-def _is_for_patient(resource: dict[str, Any], patient_id: str, own: str | None = None) -> bool:
-    """Drop resources that plainly belong to another patient (defence against a mixed-up bundle).
-    `own`: "Patient/<patient_id>" when the id has no "/", the reference that needs no parsing."""
-    subject = resource.get("subject") or resource.get("patient")
-    if not isinstance(subject, dict):
-        return True
-    reference = subject.get("reference")
-    if own is not None and reference == own:
-        return True
+def _by_type(
+    resources: dict[str, list[dict[str, Any]]], patient_id: str
+) -> tuple[dict[str, list[dict[str, Any]]], int]:
+    """The patient's resources by type (those with a string resourceType), and how many were
+    dropped as plainly another patient's (defence against a mixed-up bundle): a resource is the
+    patient's unless its subject (or DSTU2/STU3 `patient`) references another Patient. Every
+    resource of a record passes here: the usual reference, "Patient/<id>" (an id has no "/"), is
+    compared whole; any other is parsed (_references_patient)."""
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    dropped = 0
+    own = None if "/" in patient_id else f"Patient/{patient_id}"
+    for key in resources:
+        for r in resources[key]:
+            resource_type = r.get("resourceType")
+            if not isinstance(resource_type, str):
+                continue
+            subject = r.get("subject") or r.get("patient")
+            if (
+                not isinstance(subject, dict)
+                or (reference := subject.get("reference")) == own
+                or _references_patient(reference, patient_id)
+            ):
+                by_type.setdefault(resource_type, []).append(r)
+            else:
+                dropped += 1
+    return by_type, dropped
+
+
+def _references_patient(reference: Any, patient_id: str) -> bool:
+    """A subject reference that is not plainly another patient's: any but "…Patient/<other>…"."""
     if not isinstance(reference, str) or "Patient/" not in reference:
         return True
     return reference.rsplit("Patient/", 1)[1].split("/")[0] == patient_id
