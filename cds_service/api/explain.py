@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
@@ -14,7 +15,6 @@ from fastapi.responses import HTMLResponse
 from cds_service.api.deps import RuntimeDep
 from cds_service.errors import CdsError
 from cds_service.knowledge import Knowledge
-from cds_service.knowledge.texts import threshold_values
 
 router = APIRouter()
 
@@ -85,6 +85,10 @@ async def explain(scenario: str, runtime: RuntimeDep) -> HTMLResponse:
     k = next(iter(runtime.services.values())).knowledge
     if scenario not in k.rules.scenarios:
         raise CdsError(404, "unknown-scenario", f"no scenario {scenario!r}")
-    chosen = scenario
-    values = threshold_values(runtime.evaluation.thresholds(k))
-    return HTMLResponse(explanation(k, chosen, values))
+    return HTMLResponse(_page(k, scenario, tuple(runtime.evaluation.threshold_texts(k).items())))
+
+
+@lru_cache(maxsize=256)
+def _page(k: Knowledge, scenario: str, values: tuple[tuple[str, str], ...]) -> str:
+    """A scenario's page, built once per knowledge and thresholds: it depends on nothing else."""
+    return explanation(k, scenario, dict(values))
