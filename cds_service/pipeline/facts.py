@@ -176,30 +176,19 @@ def _naive_performed(resource: dict[str, Any]) -> Instant | None:
 _TIME_FIELDS = ("effectiveDateTime", "onsetDateTime", "recordedDate", "issued", "abatementDateTime")
 
 
-def _read_lenient(
-    raw: list[dict[str, Any]], view: type[V], keep: Callable[[dict[str, Any]], bool]
-) -> list[Parsed[V]]:
-    """read_resources, and a second chance for a resource refused only for a time written without
-    an offset: read as the latest instant it can denote (-12:00), so a red flag dated that way still
-    counts (never dropped for its date's form)."""
-    invalid: list[dict[str, Any]] = []
-    parsed = read_resources(raw, view, keep, invalid)
-    for sent in invalid:
-        fixed = _offset_naive_times(sent)
-        # The raw resource stays the one sent: its naive time is read as an interval (_naive_time).
-        if fixed is not None:
-            parsed += [Parsed(sent, item.model) for item in read_resources([fixed], view, keep)]
-    return parsed
-
-
 def _read_lenient_wanted(
     raw: list[dict[str, Any]],
     view: type[V],
     keep: Callable[[dict[str, Any]], bool],
     wanted: dict[int, tuple[bool, bool]],
 ) -> list[tuple[Parsed[V], tuple[bool, bool]]]:
-    """_read_lenient for two readings at once: `keep` accepts what either wants and records, in
-    `wanted` by the resource's id, which ones. A resource given its second chance is wanted by a
+    """read_resources for two readings of one type at once, and a second chance for a resource
+    refused only for a time written without an offset: read as the latest instant it can denote
+    (-12:00), so a red flag dated that way still counts (never dropped for its date's form); the
+    raw resource stays the one sent (its naive time is read as an interval, _naive_time).
+
+    `keep` accepts what either reading wants and records in `wanted`, by the resource's id, which
+    ones: each resource is validated once. A resource given its second chance is wanted by a
     reading when both it and its repaired copy are, as when each reading reads it apart."""
     invalid: list[dict[str, Any]] = []
     parsed = [(item, wanted[id(item.raw)]) for item in read_resources(raw, view, keep, invalid)]
