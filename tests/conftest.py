@@ -19,6 +19,29 @@ from cds_tools.fixtures import FIXTURES_DIR, load_fixture
 from tests.support.client import asgi_client
 from tests.support.clock import NOW
 from tests.support.database import migrated_sqlite
+from tests.support.tiers import module_tier, never_selected
+
+_LEFT_OUT: list[str] = []
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A module whose tier `-m` deselects (tests/support/tiers.py) is not imported at all."""
+    markexpr = config.option.markexpr
+    if not markexpr or not collection_path.name.startswith("test_"):
+        return None
+    if collection_path.suffix != ".py" or not collection_path.is_file():
+        return None
+    tier = module_tier(collection_path)
+    if tier is None or not never_selected(markexpr, tier):
+        return None
+    _LEFT_OUT.append(collection_path.name)
+    return True
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _LEFT_OUT:
+        left_out = len(_LEFT_OUT)
+        terminalreporter.write_line(f"{left_out} modules of deselected tiers not imported")
 
 
 @pytest.fixture
