@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -183,14 +184,26 @@ def evaluate_now(
     service = services[f"pdph-imaging-{request['hook']}"]
     parsed = HookRequest.model_validate(request)
     resources = {k: prefetch_resources(v) or [] for k, v in (parsed.prefetch or {}).items()}
-    settings = Settings(database_url="sqlite:///:memory:", **overrides)
-    config = EvaluationConfig.from_settings(settings)
+    config = EvaluationConfig.from_settings(_settings(Settings, overrides))
     return evaluate_resolved(
         parsed, service, imaging_orders(parsed, service), resources, config, now
     )
 
 
 _CACHE: dict[str, Any] = {}
+_SETTINGS: dict[str, Any] = {}
+
+
+def _settings(settings_class: Any, overrides: dict[str, Any]) -> Any:
+    """The settings of an evaluation, built once per overrides and environment: reading them costs
+    about 3 ms (pydantic-settings reads the environment and .env for every field), which a thousand
+    evaluations a run would pay again and again. The environment and the working directory are
+    part of the key, so a test that sets CDS_* variables gets the settings it sets."""
+    environment = sorted((k, v) for k, v in os.environ.items() if k.upper().startswith("CDS_"))
+    key = repr((sorted(overrides.items()), environment, os.getcwd()))
+    if key not in _SETTINGS:
+        _SETTINGS[key] = settings_class(database_url="sqlite:///:memory:", **overrides)
+    return _SETTINGS[key]
 
 
 def _services(hooks_dir: Any, loader: Any) -> Any:
