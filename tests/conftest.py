@@ -20,6 +20,7 @@ from cds_tools.fixtures import FIXTURES_DIR, load_fixture
 from tests.support.client import asgi_client
 from tests.support.clock import NOW
 from tests.support.database import migrated_sqlite
+from tests.support.settings import read_settings
 from tests.support.tiers import module_tier, never_selected
 
 # The tests build hundreds of apps beside a heap of about a million long-lived objects (modules,
@@ -64,8 +65,8 @@ def knowledge() -> Knowledge:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     # The clinical and API tests are not about authentication (tests/test_security_*.py are).
-    return Settings(
-        database_url=migrated_sqlite(tmp_path / "feedback.sqlite3"),
+    return read_settings(
+        migrated_sqlite(tmp_path / "feedback.sqlite3"),
         auth_required=False,
         migrate_on_startup=False,
     )

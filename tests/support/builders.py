@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -173,37 +172,25 @@ def evaluate_now(
 ) -> Any:
     """Run the pure part of the pipeline on a request whose prefetch is complete (with the shipped
     knowledge, or the one in `hooks_dir`)."""
-    from cds_service.config import HOOKS_DIR, Settings
+    from cds_service.config import HOOKS_DIR
     from cds_service.knowledge.registry import load_services
     from cds_service.pipeline.config import EvaluationConfig
     from cds_service.pipeline.evaluate import evaluate_resolved, imaging_orders
     from cds_service.pipeline.resolve import prefetch_resources
     from cds_service.wire import HookRequest
+    from tests.support.settings import read_settings
 
     services = load_services(hooks_dir) if hooks_dir else _services(HOOKS_DIR, load_services)
     service = services[f"pdph-imaging-{request['hook']}"]
     parsed = HookRequest.model_validate(request)
     resources = {k: prefetch_resources(v) or [] for k, v in (parsed.prefetch or {}).items()}
-    config = EvaluationConfig.from_settings(_settings(Settings, overrides))
+    config = EvaluationConfig.from_settings(read_settings("sqlite:///:memory:", **overrides))
     return evaluate_resolved(
         parsed, service, imaging_orders(parsed, service), resources, config, now
     )
 
 
 _CACHE: dict[str, Any] = {}
-_SETTINGS: dict[str, Any] = {}
-
-
-def _settings(settings_class: Any, overrides: dict[str, Any]) -> Any:
-    """The settings of an evaluation, built once per overrides and environment: reading them costs
-    about 3 ms (pydantic-settings reads the environment and .env for every field), which a thousand
-    evaluations a run would pay again and again. The environment and the working directory are
-    part of the key, so a test that sets CDS_* variables gets the settings it sets."""
-    environment = sorted((k, v) for k, v in os.environ.items() if k.upper().startswith("CDS_"))
-    key = repr((sorted(overrides.items()), environment, os.getcwd()))
-    if key not in _SETTINGS:
-        _SETTINGS[key] = settings_class(database_url="sqlite:///:memory:", **overrides)
-    return _SETTINGS[key]
 
 
 def _services(hooks_dir: Any, loader: Any) -> Any:
