@@ -1,4 +1,8 @@
-"""Shared test fixtures: an app per test on a temporary SQLite store and a fixed clock."""
+"""Shared test fixtures: an app per test on a temporary SQLite store and a fixed clock.
+
+The service's modules are imported where a fixture first needs them, not here: pytest-xdist's
+controller process (make test-fast) loads this file but runs no test, and importing the app costs
+it about 0.6 s before the workers even start."""
 
 from __future__ import annotations
 
@@ -7,22 +11,19 @@ import gc
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
-from cds_service.api.app import create_app
-from cds_service.config import HOOKS_DIR, Settings
-from cds_service.knowledge import Knowledge
-from cds_service.knowledge.registry import load_services
-from cds_tools.fixtures import FIXTURES_DIR, load_fixture
-from tests.support.client import asgi_client
 from tests.support.clock import NOW
-from tests.support.database import migrated_sqlite
-from tests.support.settings import read_settings
 from tests.support.tiers import module_tier, never_selected
+
+if TYPE_CHECKING:
+    import httpx
+    from fastapi import FastAPI
+
+    from cds_service.config import Settings
+    from cds_service.knowledge import Knowledge
 
 # The tests build hundreds of apps beside a heap of about a million long-lived objects (modules,
 # models, knowledge): with CPython's default thresholds (700, 10, 10) the fast tier ran 18 full
@@ -69,11 +70,17 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def knowledge() -> Knowledge:
+    from cds_service.config import HOOKS_DIR
+    from cds_service.knowledge.registry import load_services
+
     return next(iter(load_services(HOOKS_DIR).values())).knowledge
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
+    from tests.support.database import migrated_sqlite
+    from tests.support.settings import read_settings
+
     # The clinical and API tests are not about authentication (tests/test_security_*.py are).
     return read_settings(
         migrated_sqlite(tmp_path / "feedback.sqlite3"),
@@ -84,6 +91,8 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def make_app(settings: Settings) -> Callable[..., FastAPI]:
+    from cds_service.api.app import create_app
+
     def build(**overrides: Any) -> FastAPI:
         return create_app(settings.model_copy(update=overrides), clock=lambda: NOW)
 
@@ -92,9 +101,13 @@ def make_app(settings: Settings) -> Callable[..., FastAPI]:
 
 @pytest.fixture
 async def client(make_app: Callable[..., FastAPI]) -> AsyncIterator[httpx.AsyncClient]:
+    from tests.support.client import asgi_client
+
     async with asgi_client(make_app()) as c:
         yield c
 
 
 def fixture(name: str, now: datetime = NOW) -> dict[str, Any]:
+    from cds_tools.fixtures import FIXTURES_DIR, load_fixture
+
     return load_fixture(FIXTURES_DIR / f"{name}.json", now)
