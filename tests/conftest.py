@@ -40,7 +40,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     atexit.register(gc.freeze)
 
 
-_LEFT_OUT: list[str] = []
+_LEFT_OUT: set[str] = set()
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -53,12 +53,12 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     tier = module_tier(collection_path)
     if tier is None or not never_selected(markexpr, tier):
         return None
-    _LEFT_OUT.append(collection_path.name)
+    _LEFT_OUT.add(collection_path.name)
     return True
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _LEFT_OUT:
+    if _LEFT_OUT and terminalreporter.verbosity >= -1:
         left_out = len(_LEFT_OUT)
         terminalreporter.write_line(f"{left_out} modules of deselected tiers not imported")
 
