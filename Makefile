@@ -4,7 +4,7 @@
 #   make test   lint, type-check, check the import layers (lint-imports), then the fast tier, then
 #               the slow tiers
 #   make test-fast  the fast tier only (no browser, PostgreSQL, fuzz, slow, chaos, real or hostile
-#               FHIR server tests): seconds
+#               FHIR server tests): about 10 s on two cores
 #   make fuzz   the long fuzz run (docs/security.md), beyond the fuzzing inside `make test`
 #   make screenshots  refresh docs/images/ (the demo page in Chromium: five cases and the loading state)
 #   make bench  the benchmark (bench/README.md): about 11 minutes; writes bench/results/ and README.md
@@ -19,6 +19,16 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 # The test tiers behind markers (pyproject.toml); the fast tier is everything else.
 SLOW_TIERS := browser or postgres or fuzz or slow or chaos or fhirserver or hostile
+# The fast tier runs on pytest-xdist workers, one a core up to four (worksteal: an idle worker takes
+# tests from a busy one). It names its pytest plugins instead of loading every installed one: pytest
+# rewrites the asserts of an autoloaded plugin's whole package (Hypothesis, anyio...) in every
+# worker, about 0.5 s each, and Schemathesis serves only the fuzz modules, which the fast tier does
+# not import (tests/support/tiers.py). A plugin the fast tier needs is added here. The slow tiers
+# run as before.
+FAST_TIER_PLUGINS := -p xdist.plugin -p xdist.looponfail -p anyio.pytest_plugin -p respx.plugin \
+	-p _hypothesis_pytestplugin
+FAST_TIER := PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 $(BIN)/pytest $(FAST_TIER_PLUGINS) \
+	-n auto --maxprocesses 4 --dist worksteal -m "not ($(SLOW_TIERS))"
 
 BENCH_STAMP := $(VENV)/.bench-stamp
 # The real FHIR server of the tests (Medplum's engine on Node.js), from its committed lock file.
@@ -50,11 +60,11 @@ test: $(STAMP) $(FHIR_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy cds_service
 	$(BIN)/lint-imports
-	$(BIN)/pytest -m "not ($(SLOW_TIERS))"
+	$(FAST_TIER)
 	$(BIN)/pytest -m "$(SLOW_TIERS)"
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not ($(SLOW_TIERS))"
+	$(FAST_TIER)
 
 # The demo page in Chromium (Debian's): refreshes docs/images/ from the screenshot test.
 screenshots: $(STAMP)

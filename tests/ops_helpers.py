@@ -21,6 +21,7 @@ from cds_service.config import Settings
 from cds_service.persistence.store import AuditRecord
 from tests.support.clock import NOW
 from tests.support.database import migrated_sqlite
+from tests.support.settings import read_settings
 
 SELECT = "pdph-imaging-order-select"
 SIGN = "pdph-imaging-order-sign"
@@ -210,7 +211,7 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
     if fresh and "migrate_on_startup" not in overrides:
         database_url = migrated_sqlite(path)
         overrides["migrate_on_startup"] = False
-    return Settings(DATABASE_URL=database_url, **({"auth_required": False} | overrides))
+    return read_settings(database_url, **({"auth_required": False} | overrides))
 
 
 def service_of(request: dict[str, Any]) -> str:

@@ -30,6 +30,7 @@ from tests.support.builders import empty_values
 from tests.support.client import asgi_client
 from tests.support.clock import NOW
 from tests.support.database import migrated_sqlite
+from tests.support.settings import read_settings
 
 BASE_URL = "http://testserver"
 ISSUER = "https://ehr.example.org"
@@ -112,7 +113,6 @@ def unsigned_token(path: str, **header: Any) -> str:
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "database_url": migrated_sqlite(tmp_path / "cds.sqlite3"),
         "migrate_on_startup": False,
         "auth_required": True,
         "trusted_issuers": {ISSUER: JWKS_URL},
@@ -121,7 +121,8 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "fhir_timeout_s": 1.0,
     }
     values.update(overrides)
-    return Settings(**values)
+    database_url = values.pop("database_url", None) or migrated_sqlite(tmp_path / "cds.sqlite3")
+    return read_settings(database_url, **values)
 
 
 def open_settings(tmp_path: Path, **overrides: Any) -> Settings:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from cds_service.cli import cli
 from cds_service.config import get_settings
@@ -18,6 +17,7 @@ from tests.ops_helpers import (
     settings_for,
     ward_day,
 )
+from tests.support.cli import CliRunner
 from tests.support.client import app_client
 
 SINCE = NOW - timedelta(days=1)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,26 +27,27 @@ RATINGS = {"usually-appropriate", "may-be-appropriate", "usually-not-appropriate
 NEVER_DISCOURAGE = {"pdph-acute-red-flags", "altered-mental-status"}
 
 
-def responses(
-    confirm: bool, mirror: bool = False
-) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
-    out = []
-    for path in fixture_paths():
-        fx = load_fixture(path, NOW)
-        evaluation = evaluate_now(
-            fx["request"],
-            confirm_appropriate_orders=confirm,
-            system_actions_in_extension=mirror,
-        )
-        out.append((path.stem, fx["request"], evaluation.response.to_json_dict()))
-    return out
+@cache
+def response_to(path: Path, confirm: bool, mirror: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A fixture's request and the service's answer, evaluated when a test first needs it (not at
+    collection, which every pytest-xdist worker repeats) and then shared by the tests below."""
+    fx = load_fixture(path, NOW)
+    evaluation = evaluate_now(
+        fx["request"],
+        confirm_appropriate_orders=confirm,
+        system_actions_in_extension=mirror,
+    )
+    return fx["request"], evaluation.response.to_json_dict()
 
 
-ALL = responses(confirm=False) + responses(confirm=True, mirror=True)
+# Every fixture as shipped, then with confirmations and system actions mirrored in an extension.
+ALL = [(path, False, False) for path in fixture_paths()]
+ALL += [(path, True, True) for path in fixture_paths()]
 
 
-@pytest.mark.parametrize(("name", "request_", "response"), ALL, ids=[a[0] for a in ALL])
-def test_card_contract(name: str, request_: dict[str, Any], response: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("path", "confirm", "mirror"), ALL, ids=[a[0].stem for a in ALL])
+def test_card_contract(path: Path, confirm: bool, mirror: bool) -> None:
+    request_, response = response_to(path, confirm, mirror)
     assert empty_values({k: v for k, v in response.items() if k != "cards"} | {"x": 1}) == []
     for card in response["cards"]:
         assert empty_values(card) == []
@@ -131,10 +134,9 @@ def test_summary_fits_with_the_longest_study_name() -> None:
 RAW_CODE = re.compile(r"\b\d{5,}\b|\((sct|cpt|icd-10-cm|loinc)\)|urn:oid", re.I)
 
 
-@pytest.mark.parametrize(("name", "request_", "response"), ALL, ids=[a[0] for a in ALL])
-def test_cards_are_short_and_plain(
-    name: str, request_: dict[str, Any], response: dict[str, Any]
-) -> None:
+@pytest.mark.parametrize(("path", "confirm", "mirror"), ALL, ids=[a[0].stem for a in ALL])
+def test_cards_are_short_and_plain(path: Path, confirm: bool, mirror: bool) -> None:
+    _, response = response_to(path, confirm, mirror)
     for card in response["cards"]:
         assert len(card["detail"].split()) <= 90, card["detail"]
         assert card["detail"].startswith("**Why:**")

@@ -6,6 +6,7 @@ own pydantic models, so a model that drifts from the spec fails here."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -113,18 +114,16 @@ def check_response(response: dict[str, Any]) -> list[str]:
     return problems
 
 
-RESPONSES = [
-    (
-        path.stem,
-        evaluate_now(load_fixture(path, NOW)["request"], confirm_appropriate_orders=confirm),
+# Every fixture, without and with confirmations: evaluated in the test, not at collection (which
+# every pytest-xdist worker repeats).
+RESPONSES = [(path, confirm) for path in fixture_paths() for confirm in (False, True)]
+
+
+@pytest.mark.parametrize(("path", "confirm"), RESPONSES, ids=[r[0].stem for r in RESPONSES])
+def test_fixture_response_meets_the_cds_hooks_definitions(path: Path, confirm: bool) -> None:
+    evaluation = evaluate_now(
+        load_fixture(path, NOW)["request"], confirm_appropriate_orders=confirm
     )
-    for path in fixture_paths()
-    for confirm in (False, True)
-]
-
-
-@pytest.mark.parametrize(("name", "evaluation"), RESPONSES, ids=[r[0] for r in RESPONSES])
-def test_fixture_response_meets_the_cds_hooks_definitions(name: str, evaluation: Any) -> None:
     assert check_response(evaluation.response.to_json_dict()) == []
 
 

@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from cds_service.config import Settings
 from cds_tools.cli import cli
 from cds_tools.fixture_docs import fixtures_readme
 from cds_tools.fixtures import FIXTURES_DIR, load_fixture
 from tests.conftest import NOW
+from tests.support.cli import CliRunner
 
 runner = CliRunner()
 SEED = FIXTURES_DIR / "seed-persistent-45f-4-days-after-lp.json"

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from cds_service.cli import cli
 from cds_service.config import HOOKS_DIR, get_settings
@@ -26,6 +25,7 @@ from tests.go_live_helpers import (
     ward_day,
 )
 from tests.ops_helpers import _iso, settings_for
+from tests.support.cli import CliRunner
 from tests.support.client import app_client
 
 SILENT_WEEK = datetime(2026, 11, 16, tzinfo=UTC)  # Monday of ISO week 2026-W47

@@ -9,12 +9,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from cds_service.config import HOOKS_DIR
 from cds_tools.cli import changed_files, cli
 from cds_tools.fixtures import FIXTURES_DIR
 from tests.ops_helpers import NOW, _iso, hook_request
+from tests.support.cli import CliRunner
 
 RULES = Path("pdph_imaging") / "rules.yaml"
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from cds_service.api.app import create_app
 from cds_service.config import Settings
@@ -18,6 +17,7 @@ from cds_tools.cli import cli
 from cds_tools.fixtures import FIXTURES_DIR, fixture_paths
 from cds_tools.replay import compare, observed_outcome, service_base_url
 from tests.demo_helpers import running_server, without_auth
+from tests.support.cli import CliRunner
 
 runner = CliRunner()
 SEED = FIXTURES_DIR / "seed-persistent-45f-4-days-after-lp.json"

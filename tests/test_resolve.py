@@ -15,6 +15,7 @@ from cds_service.pipeline.resolve import (
     render_template,
     resolve,
 )
+from cds_service.tls import client_tls
 from cds_service.wire import HookRequest
 from tests.support.builders import (
     MRI_BRAIN_WWO,
@@ -89,7 +90,7 @@ async def test_fetches_missing_keys_with_bearer_token_and_follows_pages() -> Non
             "procedures": {"resourceType": "OperationOutcome"},
         },
     )
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=client_tls()) as client:
         data = await resolve(request, TEMPLATES, client, timeout_s=2, max_pages=5)
     assert len(data.resources["procedures"]) == 2
     assert data.resources["patient"][0]["id"] == "pat-1"
@@ -103,7 +104,7 @@ async def test_fetches_missing_keys_with_bearer_token_and_follows_pages() -> Non
 async def test_no_token_when_no_authorization() -> None:
     route = respx.get(f"{BASE}/Patient/pat-1").respond(json=patient())
     request = request_without_prefetch(prefetch={"procedures": None, "conditions": None})
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=client_tls()) as client:
         data = await resolve(request, TEMPLATES, client, timeout_s=2, max_pages=5)
     assert "Authorization" not in route.calls.last.request.headers
     assert data.resources["procedures"] == []  # null prefetch means "no data", not "fetch it"
@@ -136,7 +137,7 @@ async def test_fetch_failures_are_reported(response: Any, cause: str) -> None:
     else:
         route.mock(return_value=response)
     request = request_without_prefetch(prefetch={"procedures": None, "conditions": None})
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=client_tls()) as client:
         with pytest.raises(DataUnavailable) as failure:
             await resolve(request, TEMPLATES, client, timeout_s=2, max_pages=5)
     assert failure.value.missing == {"patient": cause}
@@ -160,7 +161,7 @@ async def test_endless_paging_is_bounded_and_other_origins_refused() -> None:
     respx.get(f"{BASE}/Patient/pat-1").respond(json=patient())
     request = request_without_prefetch()
     templates = TEMPLATES | {"observations": "Observation?patient={{context.patientId}}"}
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=client_tls()) as client:
         with pytest.raises(DataUnavailable) as failure:
             await resolve(request, templates, client, timeout_s=2, max_pages=3)
     assert failure.value.missing == {
@@ -184,7 +185,7 @@ async def test_what_arrived_within_the_budget_is_used() -> None:
     respx.get(url__startswith=f"{BASE}/Procedure").respond(json=bundle([lumbar_puncture(30)]))
     respx.get(url__startswith=f"{BASE}/Condition").mock(side_effect=slow)
     request = request_without_prefetch()
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=client_tls()) as client:
         data = await resolve(
             request,
             TEMPLATES,
@@ -203,7 +204,7 @@ async def test_what_arrived_within_the_budget_is_used() -> None:
 @pytest.mark.anyio
 async def test_no_prefetch_and_no_fhir_server() -> None:
     request = request_without_prefetch(fhirServer=None)
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=client_tls()) as client:
         with pytest.raises(DataUnavailable) as failure:
             await resolve(request, TEMPLATES, client, timeout_s=2, max_pages=3)
     assert set(failure.value.missing.values()) == {"no-prefetch-and-no-fhirServer"}

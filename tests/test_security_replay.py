@@ -16,6 +16,7 @@ from cds_service.errors import JwksUnavailable
 from cds_service.persistence.store import FeedbackStore
 from cds_service.security.jwks import JwksCache
 from cds_service.security.replay import DatabaseReplayCache, MemoryReplayCache
+from cds_service.tls import client_tls
 from tests.ops_helpers import postgres_schema
 from tests.security_helpers import JWKS_URL, bearer, jwks, key, make_settings
 from tests.support.client import app_client
@@ -145,7 +146,7 @@ async def test_jwks_cache_ttl_and_stale_keys_when_refresh_fails() -> None:
             httpx.Response(503),
             httpx.Response(200, json=jwks(key("RS384"))),
         ]
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(verify=client_tls()) as client:
             cache = JwksCache(client, ttl_s=100, refresh_interval_s=10, monotonic=clock)
             assert await cache.key(url, key("ES384").kid) is not None
             clock.now += 50
@@ -168,7 +169,7 @@ async def test_jwks_cache_without_keys_raises_and_backs_off() -> None:
     url = "https://ehr.example.org/jwks"
     with respx.mock() as router:
         route = router.get(url).mock(side_effect=httpx.ConnectError("down"))
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(verify=client_tls()) as client:
             cache = JwksCache(client, ttl_s=100, refresh_interval_s=10, monotonic=clock)
             for _ in range(3):
                 with pytest.raises(JwksUnavailable):
@@ -181,7 +182,7 @@ async def test_jwks_cache_refuses_an_oversized_key_set() -> None:
     url = "https://ehr.example.org/jwks"
     with respx.mock() as router:
         router.get(url).mock(return_value=httpx.Response(200, content=b" " * 300_000))
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(verify=client_tls()) as client:
             cache = JwksCache(client, ttl_s=100, refresh_interval_s=0)
             with pytest.raises(JwksUnavailable):
                 await cache.key(url, "any")

@@ -12,7 +12,6 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, select
-from typer.testing import CliRunner
 
 from cds_service.cli import cli
 from cds_service.config import get_settings
@@ -26,6 +25,7 @@ from cds_service.persistence.store import (
 )
 from cds_service.wire import FeedbackItem
 from tests.ops_helpers import NOW, SELECT, audit_record, feedback_item
+from tests.support.cli import CliRunner
 
 
 def _items(*raw: dict[str, object]) -> list[FeedbackItem]:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from cds_service.cli import cli
 from cds_service.config import get_settings
@@ -19,6 +18,7 @@ from cds_service.knowledge import Knowledge
 from cds_service.pipeline.gaps import unclassified_imaging_orders
 from tests.go_live_helpers import MovableClock, post_hook
 from tests.ops_helpers import NOW, hook_request, metric, settings_for
+from tests.support.cli import CliRunner
 from tests.support.client import app_client
 
 WORD = "zorblaxine"  # a word no rule accounts for, written in the order's note

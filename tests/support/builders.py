@@ -172,19 +172,19 @@ def evaluate_now(
 ) -> Any:
     """Run the pure part of the pipeline on a request whose prefetch is complete (with the shipped
     knowledge, or the one in `hooks_dir`)."""
-    from cds_service.config import HOOKS_DIR, Settings
+    from cds_service.config import HOOKS_DIR
     from cds_service.knowledge.registry import load_services
     from cds_service.pipeline.config import EvaluationConfig
     from cds_service.pipeline.evaluate import evaluate_resolved, imaging_orders
     from cds_service.pipeline.resolve import prefetch_resources
     from cds_service.wire import HookRequest
+    from tests.support.settings import read_settings
 
     services = load_services(hooks_dir) if hooks_dir else _services(HOOKS_DIR, load_services)
     service = services[f"pdph-imaging-{request['hook']}"]
     parsed = HookRequest.model_validate(request)
     resources = {k: prefetch_resources(v) or [] for k, v in (parsed.prefetch or {}).items()}
-    settings = Settings(database_url="sqlite:///:memory:", **overrides)
-    config = EvaluationConfig.from_settings(settings)
+    config = EvaluationConfig.from_settings(read_settings("sqlite:///:memory:", **overrides))
     return evaluate_resolved(
         parsed, service, imaging_orders(parsed, service), resources, config, now
     )
