@@ -1,0 +1,148 @@
+"""What a hook call costs around the rules (issue 15, second round), and that each shorter way gives
+what the longer one gave: the CORS layer's way through for calls without Origin against Starlette's
+CORSMiddleware, and the access log's remembered metric children."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import Message, Receive, Scope, Send
+
+from cds_service.security.cors import CorsMiddleware, add_vary_origin
+from tests.ops_helpers import hook_request, settings_for
+from tests.support.client import app_client
+
+ORIGIN = "https://sandbox.cds-hooks.org"
+
+
+def _app_answering(headers: list[Any]) -> Any:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": list(headers)})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    return app
+
+
+async def _answer(middleware: Any, scope: Scope) -> list[Message]:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await middleware(scope, receive, send)
+    return sent
+
+
+def _scope(method: str, headers: list[tuple[bytes, bytes]]) -> Scope:
+    return {
+        "type": "http",
+        "method": method,
+        "path": "/cds-services/x",
+        "headers": headers,
+        "query_string": b"",
+        "scheme": "http",
+        "server": ("127.0.0.1", 8080),
+    }
+
+
+REQUEST_HEADERS = [
+    [],
+    [(b"content-type", b"application/json")],
+    [(b"origin", ORIGIN.encode())],
+    [(b"origin", b"https://evil.example")],
+    [(b"Origin", ORIGIN.encode())],  # not lower case: neither layer sees an Origin
+    [
+        (b"origin", ORIGIN.encode()),
+        (b"access-control-request-method", b"POST"),
+        (b"access-control-request-headers", b"authorization, x-cds-traffic"),
+    ],
+    [(b"origin", ORIGIN.encode()), (b"access-control-request-method", b"PUT")],
+    [(b"access-control-request-method", b"POST")],  # a preflight's header without Origin
+]
+RESPONSE_HEADERS = [
+    [],
+    [(b"content-type", b"application/json")],
+    [(b"vary", b"Accept-Encoding"), (b"content-length", b"2")],
+    [(b"vary", b"Accept"), (b"x", b"1"), (b"vary", b"Cookie")],
+    [[b"vary", b"Accept"]],  # a list, not a tuple: replaced all the same
+]
+SETTINGS: list[dict[str, Any]] = [
+    {"allow_origins": ["*"]},
+    {"allow_origins": [ORIGIN, "https://ehr.example.org"]},
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("method", ["GET", "POST", "OPTIONS"])
+@pytest.mark.parametrize("request_headers", REQUEST_HEADERS)
+@pytest.mark.parametrize("response_headers", RESPONSE_HEADERS)
+@pytest.mark.parametrize("settings", SETTINGS)
+async def test_the_cors_layer_answers_as_starlettes(
+    method: str,
+    request_headers: list[tuple[bytes, bytes]],
+    response_headers: list[Any],
+    settings: dict[str, Any],
+) -> None:
+    options = {
+        **settings,
+        "allow_methods": ["GET", "POST", "OPTIONS"],
+        "allow_headers": ["Authorization", "Content-Type", "X-CDS-Traffic"],
+        "max_age": 600,
+    }
+    inner = _app_answering(response_headers)
+    ours = await _answer(CorsMiddleware(inner, **options), _scope(method, request_headers))
+    theirs = await _answer(CORSMiddleware(inner, **options), _scope(method, request_headers))
+    assert ours == theirs
+
+
+def test_vary_origin_leaves_the_apps_header_list_alone() -> None:
+    """Starlette copies the response's header list before changing it: a Response's raw_headers
+    must not grow a Vary header per call."""
+    raw = [(b"vary", b"Accept")]
+    message: Message = {"type": "http.response.start", "status": 200, "headers": raw}
+    add_vary_origin(message)
+    assert raw == [(b"vary", b"Accept")]
+    assert message["headers"] == [(b"vary", b"Accept, Origin")]
+    bare: Message = {"type": "http.response.start", "status": 200}
+    add_vary_origin(bare)
+    assert bare["headers"] == [(b"vary", b"Origin")]
+
+
+@pytest.mark.anyio
+async def test_access_log_counts_with_remembered_children(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The access log keeps the request metrics' children: every call still counts once in its own
+    series, and the line is the one log.log wrote (same logger, level, message and fields)."""
+    labels = {"service": "pdph-imaging-order-select", "endpoint": "hook", "status": "200"}
+    before = REGISTRY.get_sample_value("cds_requests_total", labels) or 0.0
+    histogram = REGISTRY.get_sample_value("cds_request_duration_seconds_count", labels) or 0.0
+    async with app_client(settings_for(f"sqlite:///{tmp_path}/s.sqlite3")) as client:
+        logging.getLogger().addHandler(caplog.handler)
+        caplog.set_level(logging.INFO)
+        for n in range(3):
+            response = await client.post(
+                "/cds-services/pdph-imaging-order-select", json=hook_request(f"h-{n}")
+            )
+            assert response.status_code == 200
+        missing = await client.post("/cds-services/nope", json=hook_request("h-x"))
+        assert missing.status_code == 404
+    assert REGISTRY.get_sample_value("cds_requests_total", labels) == before + 3
+    assert REGISTRY.get_sample_value("cds_request_duration_seconds_count", labels) == histogram + 3
+    lines = [r for r in caplog.records if r.name == "cds_service.observability.access"]
+    assert [(r.levelno, r.getMessage(), r.__dict__["status"]) for r in lines] == [
+        (logging.INFO, "request", 200),
+        (logging.INFO, "request", 200),
+        (logging.INFO, "request", 200),
+        (logging.INFO, "request", 404),
+    ]
+    assert [r.__dict__.get("hookInstance") for r in lines] == ["h-0", "h-1", "h-2", None]
+    assert all(r.funcName == "(unknown function)" and r.lineno == 0 for r in lines)
