@@ -1,18 +1,24 @@
 """What a hook call costs around the rules (issue 15, second round), and that each shorter way gives
 what the longer one gave: the CORS layer's way through for calls without Origin against Starlette's
-CORSMiddleware, and the access log's remembered metric children."""
+CORSMiddleware, the header and base-URL readers against Starlette's Request, the one-pass template
+token search against a search per token, and the access log's remembered metric children."""
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
+from cds_service.api.routing import _TEMPLATE_TOKEN, _TEMPLATE_TOKENS, base_url, header
 from cds_service.security.cors import CorsMiddleware, add_vary_origin
 from tests.ops_helpers import hook_request, settings_for
 from tests.support.client import app_client
@@ -114,6 +120,61 @@ def test_vary_origin_leaves_the_apps_header_list_alone() -> None:
     bare: Message = {"type": "http.response.start", "status": 200}
     add_vary_origin(bare)
     assert bare["headers"] == [(b"vary", b"Origin")]
+
+
+SCOPES: list[dict[str, Any]] = [
+    {"headers": [(b"host", b"127.0.0.1:8080")], "server": ("127.0.0.1", 8080)},
+    {"headers": [], "server": ("127.0.0.1", 8080)},
+    {"headers": [], "server": ("127.0.0.1", 80)},
+    {"headers": [], "server": ("::1", 8443), "scheme": "https"},
+    {"headers": [], "server": None},
+    {"headers": []},
+    {"headers": [(b"host", b"cds.example.org")], "scheme": "https", "root_path": "/cds"},
+    {"headers": [(b"host", b"cds.example.org")], "root_path": "/cds/", "app_root_path": "/a"},
+    {"headers": [(b"host", b"bad host:port:x")], "server": ("10.0.0.1", 81)},
+    {"headers": [(b"host", b"[::1]:99999")], "server": ("10.0.0.1", 81)},
+    {"headers": [(b"host", b"a.example"), (b"host", b"b.example")]},
+    {"headers": [(b"host", b"caf\xe9.example")]},
+    {"headers": [], "server": ["127.0.0.1", 8080]},  # a list: not hashable, built every time
+]
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_base_url_is_starlettes(scope: dict[str, Any]) -> None:
+    full: Scope = {"type": "http", "path": "/cds-services/x", "query_string": b"q=1", **scope}
+    expected = str(Request(full).base_url)
+    assert base_url(full) == expected
+    assert base_url(full) == expected  # remembered
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([b"host", b"origin", b"x-cds-traffic", b"content-type", b"Host"]),
+            st.binary(max_size=12),
+        ),
+        max_size=6,
+    ),
+    st.sampled_from([b"host", b"origin", b"x-cds-traffic", b"content-type", b"absent"]),
+)
+def test_header_is_starlettes(headers: list[tuple[bytes, bytes]], name: bytes) -> None:
+    scope: Scope = {"type": "http", "headers": headers}
+    assert header(scope, name) == Request(scope).headers.get(name.decode())
+
+
+TOKEN_PIECES = [b"{", b"}", b"{{", b"now", b"date:", b"{{now", b"{{date", b":", b"-48h", b'"', b"x"]
+
+
+@given(st.lists(st.sampled_from(TOKEN_PIECES) | st.binary(max_size=4), max_size=12))
+def test_one_pass_token_search_finds_what_a_search_per_token_finds(pieces: list[bytes]) -> None:
+    body = b"".join(pieces)
+    expected = any(token in body for token in _TEMPLATE_TOKENS)
+    assert (_TEMPLATE_TOKEN.search(body) is not None) == expected
+
+
+def test_the_token_search_is_the_tokens() -> None:
+    assert _TEMPLATE_TOKEN.flags == 0 and _TEMPLATE_TOKEN.pattern == rb"\{\{now|\{\{date:"
+    assert re.escape(b"{{now") == rb"\{\{now"
 
 
 @pytest.mark.anyio
