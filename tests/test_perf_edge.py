@@ -5,6 +5,7 @@ token search against a search per token, and the access log's remembered metric 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -14,11 +15,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
+from sqlalchemy import select
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
+from cds_service.api.deps import runtime_of
 from cds_service.api.routing import _TEMPLATE_TOKEN, _TEMPLATE_TOKENS, base_url, header
+from cds_service.persistence.schema import audit
 from cds_service.security.cors import CorsMiddleware, add_vary_origin
 from tests.ops_helpers import hook_request, settings_for
 from tests.support.client import app_client
@@ -207,3 +211,55 @@ async def test_access_log_counts_with_remembered_children(
     ]
     assert [r.__dict__.get("hookInstance") for r in lines] == ["h-0", "h-1", "h-2", None]
     assert all(r.funcName == "(unknown function)" and r.lineno == 0 for r in lines)
+
+
+@pytest.mark.anyio
+async def test_a_hook_calls_bookkeeping_follows_its_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit rows, metrics and vocabulary gaps of a hook call are recorded once its answer is
+    sent (the EHR does not wait for them), within the same call: before the access line, and before
+    the app returns. The latency recorded is the evaluation's, taken before the answer is sent."""
+    import cds_service.api.hooks as hooks
+
+    events: list[str] = []
+    recorded: list[tuple[float, float | None]] = []
+    record = hooks.record_hook_call
+
+    def recording(*args: Any) -> None:
+        events.append("bookkeeping")
+        recorded.append((args[4], args[7]))
+        record(*args)
+
+    monkeypatch.setattr(hooks, "record_hook_call", recording)
+    async with app_client(settings_for(f"sqlite:///{tmp_path}/s.sqlite3")) as client:
+        app = client.app  # type: ignore[attr-defined]
+        body = json.dumps(hook_request("h-after")).encode()
+        scope: Scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/cds-services/pdph-imaging-order-select",
+            "raw_path": b"/cds-services/pdph-imaging-order-select",
+            "root_path": "",
+            "scheme": "http",
+            "query_string": b"",
+            "server": ("testserver", 80),
+            "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")],
+        }
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                events.append("answer sent")
+
+        await app(scope, receive, send)
+        assert events == ["answer sent", "bookkeeping"]
+        started, evaluated = recorded[0]
+        assert evaluated is not None and evaluated > started
+        store = runtime_of(app).store
+    with store.engine.connect() as connection:  # the lifespan's end wrote the queued rows
+        rows = connection.execute(select(audit)).mappings().all()
+    assert [(r["hook_instance"], r["scenario"]) for r in rows] == [("h-after", "pdph-acute")]
+    assert rows[0]["latency_ms"] == round((evaluated - started) * 1000, 3)
