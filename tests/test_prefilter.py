@@ -32,6 +32,7 @@ from cds_service.config import HOOKS_DIR
 from cds_service.knowledge import ConceptIndex, Knowledge
 from cds_service.knowledge.prefilter import Prefilter, fold, required
 from cds_service.knowledge.registry import load_services
+from cds_service.pipeline.classify import _parts_found
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = ("findings", "procedures", "temperature", "gcs", "blood_pressure")
@@ -47,7 +48,9 @@ def _indexes() -> list[ConceptIndex]:
 
 
 def _patterns() -> list[re.Pattern[str]]:
-    return [p for index in _indexes() for matcher in index.values() for p in matcher.patterns]
+    """Every pattern a prefilter screens: the concept indexes' and imaging.yaml's text patterns."""
+    indexed = [p for index in _indexes() for matcher in index.values() for p in matcher.patterns]
+    return indexed + [p for _, p in _knowledge().imaging_patterns]
 
 
 # -- folding -----------------------------------------------------------------------------------
@@ -221,6 +224,27 @@ def test_screened_answers_are_every_matchers_on_the_corpus(family: str) -> None:
             _same_answers(index, variant)
         hits += bool(index.spans_for_text(text))
     assert hits > (100 if family in ("findings", "procedures") else 5)
+
+
+def _parts_of_every_pattern(text: str) -> frozenset[str]:
+    """classify._parts_found's definition: every imaging text pattern tried."""
+    k = _knowledge()
+    return frozenset(
+        f"{part}.{key}"
+        for part, table in k.imaging_text.items()
+        for key, patterns in table.items()
+        if any(p.search(text) for p in patterns)
+    )
+
+
+def test_imaging_words_are_read_as_by_every_pattern() -> None:
+    k = _knowledge()
+    hits = 0
+    for text in corpus():
+        for variant in variations(text):
+            assert _parts_found(variant, k) == _parts_of_every_pattern(variant), variant
+        hits += bool(_parts_found(text, k))
+    assert hits > 100
 
 
 @pytest.mark.slow
