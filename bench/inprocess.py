@@ -47,6 +47,7 @@ def _mount_floors(app: FastAPI) -> None:
         return Response(EMPTY, media_type="application/json")
 
     app.add_api_route(BARE_FLOOR_PATH, bare_floor, methods=["POST"], include_in_schema=False)
+    floor_route.tried_after_the_hook_route(app)
 
 
 def build_app(now: datetime, workdir: Path) -> FastAPI:

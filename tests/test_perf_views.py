@@ -6,7 +6,7 @@ usual kinds of bad entry."""
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, get_type_hints
 
 import pytest
 from fhir.resources.R4B.condition import Condition
@@ -17,6 +17,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import BaseModel, ValidationError
 
 from bench.payloads import large_patient_request
+from cds_service.fhir import views
 from cds_service.fhir.views import (
     ConditionView,
     ObservationView,
@@ -63,14 +64,26 @@ def _accepts(model: Any, raw: dict[str, Any]) -> Any:
 
 # Elements of the DSTU2/STU3 shapes the views read on purpose (SPEC §3): R4B has no such element.
 OLDER_SHAPES = {"patient", "dateRecorded", "assertedDate"}
+TYPED_DICT_NAMES = ("Coding", "CodeableConcept", "Reference")
 
 
-def _same_values(view: BaseModel, full: Any, where: str) -> None:
-    for name in type(view).model_fields:
+# Elements the views validate as typed dicts (views.py: no rule reads them from a view): the keys
+# of each, absent when the resource has none (the R4B model's value is then None).
+TYPED_DICTS = {name: set(get_type_hints(getattr(views, name))) for name in TYPED_DICT_NAMES}
+
+
+def _same_values(view: Any, full: Any, where: str) -> None:
+    if isinstance(view, dict):  # a typed dict: its keys, as the R4B model's fields of that name
+        names: Any = TYPED_DICTS[type(full).__name__]
+        assert set(view) <= names, where
+        read = view.get
+    else:
+        names, read = type(view).model_fields, lambda name: getattr(view, name)
+    for name in names:
         if name in OLDER_SHAPES and not hasattr(full, name):
             continue
-        mine, theirs = getattr(view, name), getattr(full, name)
-        if isinstance(mine, BaseModel):
+        mine, theirs = read(name), getattr(full, name)
+        if isinstance(mine, BaseModel | dict):
             _same_values(mine, theirs, f"{where}.{name}")
         elif isinstance(mine, list):
             assert len(mine) == len(theirs), f"{where}.{name}"

@@ -25,6 +25,7 @@ from cds_service.api.deps import Clock, Runtime, utc_now
 from cds_service.api.errors import install_error_handlers
 from cds_service.api.explain import router as explain_router
 from cds_service.api.golive import router as go_live_router
+from cds_service.api.hooks import install_hook_routes
 from cds_service.api.hooks import router as hooks_router
 from cds_service.api.ops import install_operations
 from cds_service.config import Settings, get_settings
@@ -139,6 +140,7 @@ def create_app(
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    install_hook_routes(app)  # first: discovery and the hot path are the first routes tried
     app.include_router(hooks_router)
     app.include_router(explain_router)
     app.include_router(analytics_page_router)

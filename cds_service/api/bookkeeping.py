@@ -97,12 +97,14 @@ def record_hook_call(
     started: float,
     now: datetime,
     go_live: GoLive | None = None,
+    ended: float | None = None,
 ) -> None:
     """Metrics and access-log facts now; the audit rows and gap sightings to the batched writer
-    (`started` is the `time.perf_counter()` at the start of the evaluation). Marked harness or demo
-    calls are audited with their mark but not counted in the go-live metrics."""
+    (`started` and `ended` are the `time.perf_counter()` at the start and end of the evaluation;
+    without `ended`, now). Marked harness or demo calls are audited with their mark but not counted
+    in the go-live metrics."""
     go_live = go_live or GoLive()
-    latency_ms = round((time.perf_counter() - started) * 1000, 3)
+    latency_ms = round(((ended or time.perf_counter()) - started) * 1000, 3)
     records = audit_records(service_id, hook_instance, evaluation, latency_ms, now, go_live)
     scenario_of = {uuid: r.scenario for r in records for uuid, _ in r.cards}
     returned = go_live.delivery.response if go_live.delivery else evaluation.response

@@ -5,31 +5,36 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from starlette.background import BackgroundTask
 
+from cds_service.api import routing
 from cds_service.api.bookkeeping import GoLive, record_feedback_call, record_hook_call
-from cds_service.api.deps import RuntimeDep, runtime_of
+from cds_service.api.deps import Runtime, RuntimeDep, runtime_of
 from cds_service.api.routing import CdsRoute, DirectRoute
 from cds_service.errors import CdsError
 from cds_service.golive.record import vocabulary_gaps
+from cds_service.golive.silent import Delivery
 from cds_service.golive.traffic import TRAFFIC_HEADER, traffic_mark
+from cds_service.knowledge.registry import HookService
 from cds_service.observability.logs import hook_instance
 from cds_service.observability.metrics import ANOMALIES
 from cds_service.persistence.store import SavedFeedback
-from cds_service.pipeline.evaluate import evaluate
+from cds_service.pipeline.evaluate import Evaluation, evaluate
 from cds_service.security.fhir_servers import check_fhir_server
 from cds_service.wire import CdsResponse, FeedbackRequest, HookRequest
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(route_class=CdsRoute)
+_TRAFFIC = TRAFFIC_HEADER.lower().encode("latin-1")
 
 
-@router.get("/cds-services", summary="CDS Hooks discovery")
 async def discovery(runtime: RuntimeDep) -> dict[str, Any]:
     return {"services": [s.declaration.discovery_entry() for s in runtime.services.values()]}
 
@@ -48,8 +53,10 @@ async def call_service(service_id: str, body: HookRequest, request: Request) -> 
         )
     started = time.perf_counter()
     now = runtime.clock()
-    base_url = runtime.settings.public_base_url or str(request.base_url)
-    issuer = getattr(request.state, "cds_issuer", None)
+    scope = request.scope
+    base_url = runtime.settings.public_base_url or routing.base_url(scope)
+    # request.state.cds_issuer, set by the authentication middleware (None without it).
+    issuer = (scope.get("state") or {}).get("cds_issuer")
     result = await evaluate(
         body,
         service,
@@ -59,37 +66,80 @@ async def call_service(service_id: str, body: HookRequest, request: Request) -> 
         base_url,
         fhir_guard=partial(check_fhir_server, runtime.settings, issuer),
     )
-    for anomaly in result.anomalies:  # what the pure stages noticed: logged and counted here
-        ANOMALIES.labels(anomaly).inc()
-        log.warning(anomaly.replace("-", "_"), extra={"hookInstance": body.hookInstance})
     # Go-live (SPEC §6), in the shell: silent mode withholds the cards of silenced scenarios after
-    # the evaluation; marked harness and demo calls leave no vocabulary gap and are not counted.
+    # the evaluation.
     delivery = runtime.silent.apply(result)
-    traffic = traffic_mark(request.headers.get(TRAFFIC_HEADER))
-    gaps = vocabulary_gaps(service, body, result, now) if traffic is None else []
-    go_live = GoLive(delivery, runtime.silent, traffic, gaps)
-    record_hook_call(runtime.audit, service_id, body.hookInstance, result, started, now, go_live)
+    evaluated = time.perf_counter()
+    traffic = traffic_mark(routing.header(scope, _TRAFFIC))
+    # What the call leaves behind is done once the answer is sent, so the EHR does not wait for it:
+    # Starlette runs the background task right after the last byte, in this task (an async
+    # function: no thread), before the access log writes the call's line.
+    after = BackgroundTask(
+        _after_answer, runtime, service, body, result, delivery, traffic, started, evaluated, now
+    )
     # Serialised once by pydantic-core: FastAPI would validate the model again, then encode it
     # with the standard library (response_model still documents the shape in OpenAPI).
     return Response(
-        delivery.response.model_dump_json(exclude_none=True), media_type="application/json"
+        delivery.response.model_dump_json(exclude_none=True),
+        media_type="application/json",
+        background=after,
     )
 
 
-router.add_api_route(
-    "/cds-services/{service_id}",
-    call_service,
-    methods=["POST"],
-    summary="Call a CDS service (order-select or order-sign)",
-    response_model=CdsResponse,
-    response_model_exclude_none=True,
-    responses={
-        400: {"description": "Malformed request"},
-        404: {"description": "Unknown service"},
-        412: {"description": "Prefetch missing and the FHIR server could not supply it"},
-    },
-    route_class_override=DirectRoute,
-)
+async def _after_answer(
+    runtime: Runtime,
+    service: HookService,
+    body: HookRequest,
+    result: Evaluation,
+    delivery: Delivery,
+    traffic: str | None,
+    started: float,
+    evaluated: float,
+    now: datetime,
+) -> None:
+    """A hook call's bookkeeping: what the pure stages noticed (logged and counted), the vocabulary
+    gaps (marked harness and demo calls leave none and are not counted), the audit rows, metrics
+    and access-log facts (`record_hook_call`; the latency recorded is the evaluation's)."""
+    for anomaly in result.anomalies:
+        ANOMALIES.labels(anomaly).inc()
+        log.warning(anomaly.replace("-", "_"), extra={"hookInstance": body.hookInstance})
+    gaps = vocabulary_gaps(service, body, result, now) if traffic is None else []
+    go_live = GoLive(delivery, runtime.silent, traffic, gaps)
+    record_hook_call(
+        runtime.audit, service.id, body.hookInstance, result, started, now, go_live, evaluated
+    )
+
+
+HOOK_PATH = "/cds-services/{service_id}"
+
+
+def install_hook_routes(app: FastAPI) -> None:
+    """Discovery and the hook call (the hot path) as routes of the app itself, added before any
+    router is included: the hook call is the second route tried, after discovery (its path differs
+    at once). A route of an included router is matched twice per call (the router, then its route),
+    about 10 us. The OpenAPI document keeps its order: discovery, the hook call, then `router`'s
+    feedback and liveness routes, included right after."""
+    app.router.add_api_route(
+        "/cds-services",
+        discovery,
+        methods=["GET"],
+        summary="CDS Hooks discovery",
+        route_class_override=CdsRoute,
+    )
+    app.router.add_api_route(
+        HOOK_PATH,
+        call_service,
+        methods=["POST"],
+        summary="Call a CDS service (order-select or order-sign)",
+        response_model=CdsResponse,
+        response_model_exclude_none=True,
+        responses={
+            400: {"description": "Malformed request"},
+            404: {"description": "Unknown service"},
+            412: {"description": "Prefetch missing and the FHIR server could not supply it"},
+        },
+        route_class_override=DirectRoute,
+    )
 
 
 @router.post(

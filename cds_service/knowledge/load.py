@@ -40,6 +40,7 @@ from cds_service.knowledge.predicates import (
     PROCEDURE_ROLES,
     unknown_condition,
 )
+from cds_service.knowledge.prefilter import Prefilter
 from cds_service.knowledge.texts import check_patterns, check_texts
 
 
@@ -131,6 +132,15 @@ class Knowledge:
             part: {key: [pattern(p) for p in pats] for key, pats in table.items()}
             for part, table in imaging.text.model_dump().items()
         }
+        # The same patterns in one list, named "part.key", and which of them may match a text
+        # (knowledge/prefilter.py): an order's or a study's words are read without trying them all.
+        self.imaging_patterns = [
+            (f"{part}.{key}", p)
+            for part, table in self.imaging_text.items()
+            for key, pats in table.items()
+            for p in pats
+        ]
+        self.imaging_prefilter = Prefilter([p for _, p in self.imaging_patterns])
         self._card_plans: dict[tuple[str, str, str | None], CardPlan] = {}
         # Words left uninterpreted per concept content (knowledge/terminology.py), memoised.
         self.unread_cache: dict[Any, tuple[str, ...]] = {}

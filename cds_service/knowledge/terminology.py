@@ -60,8 +60,29 @@ def concept_key(concept: Any) -> tuple[object, ...] | None:
     concepts hundreds of times, and this costs a fraction of reading them again."""
     if not isinstance(concept, dict):
         return None
-    key = [concept.get("text")]
     coding = concept.get("coding")
+    # The usual shapes (JSON's own list and objects, one or two codings) as one tuple at once.
+    if type(coding) is list and 0 < len(coding) < 3:
+        first = coding[0]
+        if len(coding) == 1 and type(first) is dict:
+            return (
+                concept.get("text"),
+                first.get("system"),
+                first.get("code"),
+                first.get("display"),
+            )
+        second = coding[-1]
+        if len(coding) == 2 and type(first) is dict and type(second) is dict:
+            return (
+                concept.get("text"),
+                first.get("system"),
+                first.get("code"),
+                first.get("display"),
+                second.get("system"),
+                second.get("code"),
+                second.get("display"),
+            )
+    key = [concept.get("text")]
     if isinstance(coding, list):
         for c in coding:
             if isinstance(c, dict):

@@ -11,6 +11,7 @@ from collections.abc import Collection
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service.observability.logs import hook_instance
@@ -20,6 +21,8 @@ log = logging.getLogger("cds_service.observability.access")
 
 # Probes and scrapes arrive every few seconds: their lines are debug-level.
 QUIET_ENDPOINTS = frozenset({"healthz", "readyz", "metrics"})
+# What logging records when it does not look the caller up (logging._srcfile unset).
+_NO_FILE, _NO_FUNCTION = "(unknown file)", "(unknown function)"
 
 
 @dataclass
@@ -65,6 +68,10 @@ class AccessLogMiddleware:
     def __init__(self, app: ASGIApp, services: Collection[str]) -> None:
         self.app = app
         self.services = frozenset(services)
+        # The request metrics' children by (service, endpoint, status): prometheus-client's
+        # labels() checks and joins its labels on every call. Bounded: services (and `unknown`)
+        # times endpoints times the statuses the app answers with.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,8 +102,13 @@ class AccessLogMiddleware:
 
     def _record(self, scope: Scope, status: int, duration: float, facts: RequestFacts) -> None:
         endpoint, service = classify(str(scope.get("path", "")), self.services)
-        REQUESTS.labels(service, endpoint, str(status)).inc()
-        REQUEST_LATENCY.labels(service, endpoint, str(status)).observe(duration)
+        children = self._children.get((service, endpoint, status))
+        if children is None:
+            labels = (service, endpoint, str(status))
+            children = REQUESTS.labels(*labels), REQUEST_LATENCY.labels(*labels)
+            self._children[service, endpoint, status] = children
+        children[0].inc()
+        children[1].observe(duration)
         line: dict[str, object] = {
             "method": scope.get("method", ""),
             "endpoint": endpoint,
@@ -115,4 +127,9 @@ class AccessLogMiddleware:
         if facts.feedback_items is not None:
             line["feedback_items"] = facts.feedback_items
         level = logging.DEBUG if endpoint in QUIET_ENDPOINTS and status < 400 else logging.INFO
-        log.log(level, "request", extra=line)
+        if log.isEnabledFor(level):
+            # What log.log does, without looking up the caller's file and line (the line has none).
+            record = log.makeRecord(
+                log.name, level, _NO_FILE, 0, "request", (), None, _NO_FUNCTION, line
+            )
+            log.handle(record)

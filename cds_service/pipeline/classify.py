@@ -60,12 +60,14 @@ def classify_text(text: str, k: Knowledge) -> str | None:
 
 
 def _parts_found(text: str, k: Knowledge) -> frozenset[str]:
-    return frozenset(
-        f"{part}.{key}"
-        for part, table in k.imaging_text.items()
-        for key, patterns in table.items()
-        if any(p.search(text) for p in patterns)
-    )
+    """The "part.key" names of imaging.yaml `text` whose patterns match `text`: only the patterns
+    the prefilter leaves are tried (the others cannot match: tests/test_prefilter.py)."""
+    found: set[str] = set()
+    for at in k.imaging_prefilter.candidates(text):
+        name, compiled = k.imaging_patterns[at]
+        if name not in found and compiled.search(text):
+            found.add(name)
+    return frozenset(found)
 
 
 def _holds(rule: ClassifyRule, found: frozenset[str]) -> bool:

@@ -215,11 +215,25 @@ if set(ANSWERS) != set(PREDICATES):  # the vocabulary knowledge/predicates.py na
 
 
 def _holds(condition: str, s: Situation) -> bool:
+    """Whether a precedence or variant condition holds: its test is read from its words once (the
+    conditions are the knowledge's, a bounded set) instead of on every call."""
+    test = _TESTS.get(condition)
+    if test is None:
+        test = _TESTS[condition] = _test(condition)
+    return test(s)
+
+
+def _test(condition: str) -> Callable[[Situation], bool]:
     if condition.startswith("not "):
-        return not _holds(condition[4:], s)
+        negated = _test(condition[4:])
+        return lambda s: not negated(s)
     if condition.startswith(IN_GROUP):  # any finding of a group rules.yaml defines
-        return s.has(condition[len(IN_GROUP) :])
-    return ANSWERS[condition](s)
+        group = condition[len(IN_GROUP) :]
+        return lambda s: s.has(group)
+    return ANSWERS[condition]
+
+
+_TESTS: dict[str, Callable[[Situation], bool]] = {}
 
 
 def _diagnosis_event(

@@ -90,7 +90,9 @@ def _groups(
 
 def placeholders(d: Decision, k: Knowledge, thresholds: Mapping[str, str]) -> dict[str, str]:
     """The values cards.yaml and rules.yaml texts may name (`thresholds`: their texts, formatted
-    once, EvaluationConfig.threshold_texts)."""
+    once, EvaluationConfig.threshold_texts). Texts are filled with format_map(values), not
+    format(**values), which copied the twenty-odd values per text: the same result, as every
+    placeholder is a name (knowledge/texts.py refuses any other at load)."""
     labels = k.cards.labels
     hours_phrase = ""
     if d.hours_since_puncture is not None and d.puncture is not None:
@@ -209,7 +211,7 @@ def _card(
             topic=Coding(
                 system=k.rules.source.topic_system,
                 code=str(d.scenario),
-                display=rules.title.format(**values),
+                display=rules.title.format_map(values),
             ),
         ),
         suggestions=suggestions or None,
@@ -231,15 +233,15 @@ def _card(
 def _summary(template: str, values: dict[str, str]) -> str:
     """The template filled; when it is too long, the flags named are cut to the first (the detail
     names them all), then the order's own words are shortened, never the advice."""
-    summary = _sentence(template.format(**values))
+    summary = _sentence(template.format_map(values))
     if len(summary) > SUMMARY_LIMIT and "{flags}" in template:
         values = values | {"flags": values["first_flag"]}
-        summary = _sentence(template.format(**values))
+        summary = _sentence(template.format_map(values))
     ordered = values["ordered"]
     if len(summary) > SUMMARY_LIMIT and ordered in summary:
         room = max(12, len(ordered) - (len(summary) - SUMMARY_LIMIT) - 1)
         summary = _sentence(
-            template.format(**(values | {"ordered": ordered[:room].rstrip() + "…"}))
+            template.format_map(values | {"ordered": ordered[:room].rstrip() + "…"})
         )
     return summary[:SUMMARY_LIMIT]
 
@@ -247,8 +249,8 @@ def _summary(template: str, values: dict[str, str]) -> str:
 def _detail(d: Decision, k: Knowledge, plan: CardPlan, values: dict[str, str]) -> str:
     labels = k.cards.labels
     lines = [
-        f"**{labels.why}:** {_sentence(plan.why.format(**values))}",
-        f"**{labels.what_to_do}:** {_sentence(plan.what.format(**values))}",
+        f"**{labels.why}:** {_sentence(plan.why.format_map(values))}",
+        f"**{labels.what_to_do}:** {_sentence(plan.what.format_map(values))}",
     ]
     if d.uninterpreted and not d.understood:
         words = ", ".join(f"'{w}'" for w in d.uninterpreted[:8])

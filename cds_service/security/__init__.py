@@ -12,9 +12,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
-from starlette.middleware.cors import CORSMiddleware
 
 from cds_service.security.auth import Authenticator
+from cds_service.security.cors import CorsMiddleware
 from cds_service.security.middleware import AuthMiddleware, BodySizeLimitMiddleware
 from cds_service.security.replay import (
     DatabaseReplayCache,
@@ -32,8 +32,8 @@ __all__ = ["SecuritySettings", "install_security", "security_lifespan"]
 def install_security(
     app: FastAPI, settings: SecuritySettings, engine: Engine, extra_headers: Sequence[str] = ()
 ) -> None:
-    """Middleware, outermost first: CORS (answers preflights without auth and labels every answer,
-    401s included), authentication, body size limit. `extra_headers` are request headers a browser
+    """Middleware, outermost first: CORS (Starlette's, security/cors.py; answers preflights without
+    auth and labels every answer, 401s included), authentication, body size limit. `extra_headers` are request headers a browser
     may send besides Authorization and Content-Type (the go-live traffic mark)."""
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     authenticator: Authenticator | None = None
@@ -53,7 +53,7 @@ def install_security(
             exempt_paths=settings.auth_exempt_paths,
         )
     app.add_middleware(
-        CORSMiddleware,
+        CorsMiddleware,
         allow_origins=settings.cors_origin_list(),
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", *extra_headers],

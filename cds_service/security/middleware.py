@@ -117,7 +117,11 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
+        declared = None  # Headers(scope=scope).get("content-length"), without building the object
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                declared = value.decode("latin-1")
+                break
         if declared is not None:
             if not (declared.isascii() and declared.isdigit()):
                 invalid = CdsError(
