@@ -110,6 +110,7 @@ def test_fixed_values_read_as_fhir_core_reads_them(value: Any) -> None:
     _same(value)
 
 
+@pytest.mark.slow
 @settings(max_examples=3000, deadline=None)
 @given(texts())
 @example("2026-12-07T02:27:38+14:00")

@@ -55,7 +55,7 @@ JSON = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(JSON)
 def test_without_empty_is_its_definition(value: Any) -> None:
     assert without_empty(value) == _reference(value)

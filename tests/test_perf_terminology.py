@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import UserDict
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,6 +54,7 @@ def test_the_usual_keys_are_the_definitions_on_every_concept() -> None:
         assert concept_key(concept) == _definition(concept), concept
 
 
+@pytest.mark.slow
 @settings(max_examples=2000, deadline=None)
 @given(CONCEPTS | CONCEPTS.map(_Dict) | VALUES)
 def test_a_generated_concepts_key_is_its_definition(concept: Any) -> None:
