@@ -34,22 +34,31 @@ class Date(types.Date):
         return super()._validate(input_value, validator, validation_info)
 
 
+def _with_offset(cls: Any, input_value: Any, validator: Callable[[Any], Any]) -> Any:
+    """The parsed value of a full time with its offset whose seconds are no leap second, by the
+    short way; None when the long way must answer. What fhir_core checks of the parsed value (a
+    time zone) is checked."""
+    if (
+        type(input_value) is str
+        and input_value[17:19] != "60"
+        and cls.pattern.fullmatch(input_value)
+    ):
+        validated = validator(input_value)
+        if isinstance(validated, datetime.datetime) and validated.tzinfo is not None:
+            return validated
+    return None
+
+
 class DateTime(types.DateTime):
     @classmethod
     def _validate(
         cls, input_value: Any, validator: Callable[[Any], Any], validation_info: ValidationInfo
     ) -> Any:
-        # Longer than a date, the pattern's only longer form: a time with its offset (required), so
-        # no partial date; its seconds, at [17:19], are not a leap second. What fhir_core checks of
-        # the parsed value (a time zone) is checked: else its own way answers.
-        if (
-            type(input_value) is str
-            and len(input_value) > 10
-            and input_value[17:19] != "60"
-            and cls.pattern.fullmatch(input_value)
-        ):
-            validated = validator(input_value)
-            if isinstance(validated, datetime.datetime) and validated.tzinfo is not None:
+        # Longer than a date, the pattern's only longer form is a time with its offset (required):
+        # no partial date.
+        if type(input_value) is str and len(input_value) > 10:
+            validated = _with_offset(cls, input_value, validator)
+            if validated is not None:
                 return validated
         return super()._validate(input_value, validator, validation_info)
 
@@ -60,14 +69,9 @@ class Instant(types.Instant):
         cls, input_value: Any, validator: Callable[[Any], Any], validation_info: ValidationInfo
     ) -> Any:
         # The pattern is always a full instant with its offset: only the leap second is left out.
-        if (
-            type(input_value) is str
-            and input_value[17:19] != "60"
-            and cls.pattern.fullmatch(input_value)
-        ):
-            validated = validator(input_value)
-            if isinstance(validated, datetime.datetime) and validated.tzinfo is not None:
-                return validated
+        validated = _with_offset(cls, input_value, validator)
+        if validated is not None:
+            return validated
         return super()._validate(input_value, validator, validation_info)
 
 
