@@ -263,3 +263,37 @@ async def test_a_hook_calls_bookkeeping_follows_its_answer(
         rows = connection.execute(select(audit)).mappings().all()
     assert [(r["hook_instance"], r["scenario"]) for r in rows] == [("h-after", "pdph-acute")]
     assert rows[0]["latency_ms"] == round((evaluated - started) * 1000, 3)
+
+
+@pytest.mark.anyio
+async def test_a_hook_call_whose_answer_cannot_be_sent_is_audited(tmp_path: Path) -> None:
+    """An EHR that went away while the answer was sent: the call was evaluated, so its bookkeeping
+    still runs (as when it ran before the answer)."""
+    async with app_client(settings_for(f"sqlite:///{tmp_path}/s.sqlite3")) as client:
+        app = client.app  # type: ignore[attr-defined]
+        body = json.dumps(hook_request("h-gone")).encode()
+        scope: Scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/cds-services/pdph-imaging-order-select",
+            "raw_path": b"/cds-services/pdph-imaging-order-select",
+            "root_path": "",
+            "scheme": "http",
+            "query_string": b"",
+            "server": ("testserver", 80),
+            "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")],
+        }
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                raise OSError("connection reset")
+
+        with pytest.raises(OSError):
+            await app(scope, receive, send)
+        store = runtime_of(app).store
+    with store.engine.connect() as connection:
+        rows = connection.execute(select(audit)).mappings().all()
+    assert [(r["hook_instance"], r["scenario"]) for r in rows] == [("h-gone", "pdph-acute")]

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from starlette.background import BackgroundTask
+from starlette.types import Receive, Scope, Send
 
 from cds_service.api import routing
 from cds_service.api.bookkeeping import GoLive, record_feedback_call, record_hook_call
@@ -79,11 +80,24 @@ async def call_service(service_id: str, body: HookRequest, request: Request) -> 
     )
     # Serialised once by pydantic-core: FastAPI would validate the model again, then encode it
     # with the standard library (response_model still documents the shape in OpenAPI).
-    return Response(
+    return _Answer(
         delivery.response.model_dump_json(exclude_none=True),
         media_type="application/json",
         background=after,
     )
+
+
+class _Answer(Response):
+    """The hook call's answer: its background task (the bookkeeping) runs once it is sent, and also
+    when sending it failed (an EHR that went away): an evaluated call is always audited."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        after, self.background = self.background, None
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if after is not None:
+                await after()
 
 
 async def _after_answer(
