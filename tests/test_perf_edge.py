@@ -213,6 +213,27 @@ async def test_access_log_counts_with_remembered_children(
     assert all(r.funcName == "(unknown function)" and r.lineno == 0 for r in lines)
 
 
+def _hook_post(request: dict[str, Any]) -> tuple[Scope, Receive]:
+    """The raw ASGI scope and receive of an order-select hook call carrying `request`."""
+    body = json.dumps(request).encode()
+    scope: Scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/cds-services/pdph-imaging-order-select",
+        "raw_path": b"/cds-services/pdph-imaging-order-select",
+        "root_path": "",
+        "scheme": "http",
+        "query_string": b"",
+        "server": ("testserver", 80),
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")],
+    }
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return scope, receive
+
+
 @pytest.mark.anyio
 async def test_a_hook_calls_bookkeeping_follows_its_answer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -234,21 +255,7 @@ async def test_a_hook_calls_bookkeeping_follows_its_answer(
     monkeypatch.setattr(hooks, "record_hook_call", recording)
     async with app_client(settings_for(f"sqlite:///{tmp_path}/s.sqlite3")) as client:
         app = client.app  # type: ignore[attr-defined]
-        body = json.dumps(hook_request("h-after")).encode()
-        scope: Scope = {
-            "type": "http",
-            "method": "POST",
-            "path": "/cds-services/pdph-imaging-order-select",
-            "raw_path": b"/cds-services/pdph-imaging-order-select",
-            "root_path": "",
-            "scheme": "http",
-            "query_string": b"",
-            "server": ("testserver", 80),
-            "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")],
-        }
-
-        async def receive() -> Message:
-            return {"type": "http.request", "body": body, "more_body": False}
+        scope, receive = _hook_post(hook_request("h-after"))
 
         async def send(message: Message) -> None:
             if message["type"] == "http.response.body" and not message.get("more_body"):
@@ -271,21 +278,7 @@ async def test_a_hook_call_whose_answer_cannot_be_sent_is_audited(tmp_path: Path
     still runs (as when it ran before the answer)."""
     async with app_client(settings_for(f"sqlite:///{tmp_path}/s.sqlite3")) as client:
         app = client.app  # type: ignore[attr-defined]
-        body = json.dumps(hook_request("h-gone")).encode()
-        scope: Scope = {
-            "type": "http",
-            "method": "POST",
-            "path": "/cds-services/pdph-imaging-order-select",
-            "raw_path": b"/cds-services/pdph-imaging-order-select",
-            "root_path": "",
-            "scheme": "http",
-            "query_string": b"",
-            "server": ("testserver", 80),
-            "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")],
-        }
-
-        async def receive() -> Message:
-            return {"type": "http.request", "body": body, "more_body": False}
+        scope, receive = _hook_post(hook_request("h-gone"))
 
         async def send(message: Message) -> None:
             if message["type"] == "http.response.body":
