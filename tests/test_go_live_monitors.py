@@ -28,6 +28,17 @@ ALERTS = {
 }
 
 
+def _unit_tests_in(folder: Path) -> subprocess.CompletedProcess[str]:
+    """`promtool test rules` of the alert rules' unit tests, as they stand in `folder`."""
+    return subprocess.run(
+        [_promtool(), "test", "rules", TESTS.name],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=folder,
+    )
+
+
 def _promtool() -> str:
     promtool = shutil.which("promtool")
     if promtool is None:
@@ -50,13 +61,7 @@ def test_the_rules_pass_promtool_check() -> None:
 
 @pytest.mark.slow  # promtool, a subprocess
 def test_the_rules_pass_their_unit_tests_with_series() -> None:
-    result = subprocess.run(
-        [_promtool(), "test", "rules", TESTS.name],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=MONITORING,
-    )
+    result = _unit_tests_in(MONITORING)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
     tested = {
@@ -81,13 +86,7 @@ def test_a_broken_rule_fails_its_unit_test(tmp_path: Path) -> None:
     broken = RULES.read_text().replace("expr: vector(3)", "expr: vector(10)")
     (tmp_path / RULES.name).write_text(broken)
     shutil.copy(TESTS, tmp_path / TESTS.name)
-    result = subprocess.run(
-        [_promtool(), "test", "rules", TESTS.name],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    result = _unit_tests_in(tmp_path)
     assert result.returncode != 0 and "CdsScenarioFiringChanged" in result.stdout + result.stderr
 
 
