@@ -83,6 +83,21 @@ BREAKAGES: list[tuple[str, str, Callable[[dict], None]]] = [  # type: ignore[typ
         "imaging.yaml",
         lambda d: d["studies"]["ct-spine"].update(ratng_row="x"),
     ),
+    (
+        "a temperature that makes no finding (fevers would go unread)",
+        "valuesets.yaml",
+        lambda d: d["body-temperature"].pop("finding"),
+    ),
+    (
+        "a coma score that makes no finding",
+        "valuesets.yaml",
+        lambda d: d["glasgow-coma-score"].pop("finding"),
+    ),
+    (
+        "a delivery that makes no finding (postpartum would go unread)",
+        "valuesets.yaml",
+        lambda d: d["procedures"]["delivery"].pop("finding"),
+    ),
 ]
 
 

@@ -289,6 +289,10 @@ def _validate_groups(k: Knowledge) -> None:
         )
     for key, concept in vs.procedures.items():
         _require(
+            concept.role != "delivery" or concept.finding is not None,
+            f"valuesets.yaml: procedures.{key}: a delivery names the finding it makes (postpartum)",
+        )
+        _require(
             concept.role in PROCEDURE_ROLES,
             f"valuesets.yaml: procedures.{key}.role: unknown role {concept.role!r}"
             f" (known: {', '.join(PROCEDURE_ROLES)})",

@@ -67,12 +67,17 @@ class ProcedureConcept(Concept):
 
 
 class MeasurementConcept(_Strict):
-    """The codes (and words) of one kind of measured Observation, read by its value; `finding` is
-    the finding a value past its threshold (rules.yaml) makes."""
+    """The codes (and words) of one kind of measured Observation, read by its value."""
 
     codes: list[CodeEntry]
     text: list[str] = Field(default_factory=list)
-    finding: str | None = None
+
+
+class ThresholdConcept(MeasurementConcept):
+    """A measurement whose value past its threshold (rules.yaml) makes a finding: required, so a
+    fever or a low coma score can never go unread because the name was left out."""
+
+    finding: str
 
 
 class PressureFindings(_Strict):
@@ -120,8 +125,8 @@ class ValueSetsFile(_Strict):
     language: LanguageRules
     procedures: dict[str, ProcedureConcept]
     findings: dict[str, Concept]
-    body_temperature: MeasurementConcept = Field(alias="body-temperature")
-    glasgow_coma_score: MeasurementConcept = Field(alias="glasgow-coma-score")
+    body_temperature: ThresholdConcept = Field(alias="body-temperature")
+    glasgow_coma_score: ThresholdConcept = Field(alias="glasgow-coma-score")
     blood_pressure: BloodPressureConcept = Field(alias="blood-pressure")
     read_observations: ReadObservations = Field(alias="read-observations")
 

@@ -505,16 +505,16 @@ def _observation_findings(
         celsius = _celsius(item.model.valueQuantity)
         if celsius is None:  # some EHRs export the reading as text
             celsius = _celsius_of_text(item.model.valueString)
-        fever = k.valuesets.body_temperature.finding
-        if celsius is not None and celsius >= t.fever_celsius and fever is not None:
+        if celsius is not None and celsius >= t.fever_celsius:
+            fever = k.valuesets.body_temperature.finding
             findings.append(Finding(fever, f"temperature {celsius:.1f} °C", at, "observation"))
         return findings
     if match(item.raw.get("code"), k.blood_pressure):
         return _pressure_findings(*_pressures(item.raw, k), at, t, k)
     if match(item.raw.get("code"), k.gcs):
         score = _score(item.model)
-        altered = k.valuesets.glasgow_coma_score.finding
-        if score is not None and score < t.gcs_altered_below and altered is not None:
+        if score is not None and score < t.gcs_altered_below:
+            altered = k.valuesets.glasgow_coma_score.finding
             findings.append(Finding(altered, f"Glasgow coma score {score:g}", at, "observation"))
         return findings
     # An exam written in words ("Left arm weakness, pronator drift") is read with its negations,
