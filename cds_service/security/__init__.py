@@ -33,8 +33,9 @@ def install_security(
     app: FastAPI, settings: SecuritySettings, engine: Engine, extra_headers: Sequence[str] = ()
 ) -> None:
     """Middleware, outermost first: CORS (Starlette's, security/cors.py; answers preflights without
-    auth and labels every answer, 401s included), authentication, body size limit. `extra_headers` are request headers a browser
-    may send besides Authorization and Content-Type (the go-live traffic mark)."""
+    auth and labels every answer, 401s included), authentication, body size limit.
+    `extra_headers` are request headers a browser may send besides Authorization and Content-Type
+    (the go-live traffic mark)."""
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     authenticator: Authenticator | None = None
     if settings.auth_required:
